@@ -1,0 +1,137 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "lead-pipeline",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "lead-ingest", targets: ["LeadIngest"]),
+        .executable(name: "lead-scorer", targets: ["LeadScorer"]),
+        .executable(name: "lead-conversion", targets: ["LeadConversion"]),
+        .executable(name: "lead-alerts", targets: ["LeadAlerts"]),
+        .executable(name: "lead-admin", targets: ["LeadAdmin"]),
+        .executable(name: "leadctl", targets: ["LeadCtl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CRabbitMQ",
+            path: "Shared/CRabbitMQ",
+            pkgConfig: "librabbitmq",
+            providers: [.apt(["librabbitmq-dev"])]
+        ),
+        .target(
+            name: "AMQP",
+            dependencies: [
+                "CRabbitMQ",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Shared/AMQP",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "LeadCore",
+            path: "Shared/LeadCore",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "LeadStore",
+            dependencies: [
+                "LeadCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Shared/LeadStore",
+            resources: [.embedInCode("Migrations")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "LeadService",
+            dependencies: [
+                "AMQP", "LeadCore", "LeadStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            path: "Shared/LeadService",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "LeadIngest",
+            dependencies: ["LeadService"],
+            path: "Services/Ingest",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "LeadScorer",
+            dependencies: ["LeadService"],
+            path: "Services/Scorer",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "LeadConversion",
+            dependencies: ["LeadService"],
+            path: "Services/Conversion",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "LeadAlerts",
+            dependencies: [
+                "LeadService",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Services/Alerts",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "LeadAdmin",
+            dependencies: ["LeadService"],
+            path: "Services/Admin",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "LeadCtl",
+            dependencies: [
+                "LeadService",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Services/LeadCtl",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "LeadCoreTests",
+            dependencies: ["LeadCore"],
+            path: "Tests/LeadCoreTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PipelineTests",
+            dependencies: [
+                "LeadService", "LeadIngest",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            path: "Tests/PipelineTests",
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,49 @@
+import AMQP
+import Hummingbird
+import LeadService
+import LeadStore
+import Logging
+import Prometheus
+import ServiceLifecycle
+
+/// lead-ingest: the HTTP endpoint the web tier posts interactions to (CONTRACT section 3).
+func buildIngestApplication(
+    configuration: ServiceConfiguration,
+    registry: PrometheusCollectorRegistry
+) -> some ApplicationProtocol {
+    let logger = {
+        var logger = Logger(label: "lead-ingest")
+        logger.logLevel = configuration.logLevel
+        return logger
+    }()
+    let connections = (1...2).map { index in
+        AMQPConnection(
+            configuration: configuration.amqp,
+            name: "lead-ingest-\(index)",
+            topology: LeadTopology.ingest(configuration.queueType),
+            logger: logger
+        )
+    }
+    let publisher = EventPublisher(connections: connections)
+    let database = Database(configuration: configuration.database, logger: logger)
+
+    let router = Router()
+    router.add(middleware: MetricsMiddleware())
+    router.addHealthRoutes(registry: registry) {
+        // The database is reported but not required: events wait in RabbitMQ while it is down.
+        async let databaseUp = database.isReachable(logger: logger)
+        return Readiness(checks: ["broker": publisher.isConnected, "database": await databaseUp], required: ["broker"])
+    }
+    InteractionsController(publisher: publisher, apiKeys: configuration.ingestAPIKeys)
+        .addRoutes(to: router.group("v1/interactions"))
+
+    var services: [any Service] = [database.client]
+    services += connections.map { AMQPConnectionService($0) }
+    services.append(DatabaseStartup(database: database, gate: StartGate(), fatal: false, logger: logger))
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.ingestHost, port: configuration.ingestPort), serverName: "lead-ingest"),
+        services: services,
+        logger: logger
+    )
+}

@@ -1,0 +1,174 @@
+import AMQP
+import Foundation
+import HTTPTypes
+import Hummingbird
+import LeadCore
+import LeadService
+import Logging
+import NIOCore
+
+/// `POST /v1/interactions` and `POST /v1/interactions/batch` (CONTRACT section 3).
+struct InteractionsController: Sendable {
+    static let maxEventBytes = 64 * 1024
+    static let maxBatchBytes = 1024 * 1024
+    static let maxBatchEvents = 500
+
+    let publisher: EventPublisher
+    let apiKeys: Set<String>
+    let validator = InteractionValidator()
+
+    func addRoutes(to group: RouterGroup<BasicRequestContext>) {
+        group.post(use: single)
+        group.post("batch", use: batch)
+    }
+
+    // MARK: - Routes
+
+    struct Accepted: Encodable {
+        var eventID: UUID
+        var status = "accepted"
+        enum CodingKeys: String, CodingKey { case eventID = "event_id", status }
+    }
+
+    @Sendable func single(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let json = try await readJSON(request, limit: Self.maxEventBytes)
+        let event: InteractionEvent
+        do {
+            event = try validator.validate(json)
+        } catch {
+            throw APIError.validation(error)
+        }
+        do {
+            try await publisher.publish(event)
+        } catch {
+            context.logger.warning("event not accepted: broker", metadata: ["error": "\(error)"])
+            throw Self.unavailable(error)
+        }
+        context.logger.debug("event accepted", metadata: ["event.id": "\(event.eventID)", "event.type": "\(event.type.rawValue)"])
+        return try .json(Accepted(eventID: event.eventID), status: .accepted)
+    }
+
+    struct BatchResult: Encodable {
+        struct Item: Encodable {
+            var index: Int
+            var eventID: UUID?
+            var status: String
+            var error: APIError.Body.Detail?
+            enum CodingKeys: String, CodingKey { case index, eventID = "event_id", status, error }
+        }
+
+        var accepted: Int
+        var rejected: Int
+        var results: [Item]
+    }
+
+    @Sendable func batch(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let json = try await readJSON(request, limit: Self.maxBatchBytes)
+        guard case .object(let body) = json, let events = body["events"]?.arrayValue else {
+            throw APIError(.unprocessableContent, code: "invalid_field", "the body must be {\"events\": [...]}", field: "events")
+        }
+        guard events.count <= Self.maxBatchEvents else {
+            throw APIError(.unprocessableContent, code: "invalid_field", "at most \(Self.maxBatchEvents) events per batch", field: "events")
+        }
+        guard publisher.isConnected else { throw APIError.unavailable("the message broker is unavailable", retryAfter: 5) }
+
+        let receivedAt = Date()
+        var results: [BatchResult.Item?] = Array(repeating: nil, count: events.count)
+        var valid: [(Int, InteractionEvent)] = []
+        for (index, value) in events.enumerated() {
+            do {
+                valid.append((index, try validator.validate(value, receivedAt: receivedAt)))
+            } catch {
+                results[index] = .init(index: index, eventID: nil, status: "rejected", error: .init(code: error.code, message: error.message, field: error.field))
+            }
+        }
+        let publisher = self.publisher
+        let outcomes = await withTaskGroup(of: (Int, UUID, (any Error)?).self) { group in
+            for (index, event) in valid {
+                group.addTask {
+                    do {
+                        try await publisher.publish(event)
+                        return (index, event.eventID, nil)
+                    } catch {
+                        return (index, event.eventID, error)
+                    }
+                }
+            }
+            var outcomes: [(Int, UUID, (any Error)?)] = []
+            for await outcome in group { outcomes.append(outcome) }
+            return outcomes
+        }
+        var accepted = 0
+        var unavailable = 0
+        for (index, eventID, error) in outcomes {
+            if let error {
+                unavailable += 1
+                let detail = Self.unavailable(error)
+                results[index] = .init(index: index, eventID: eventID, status: "rejected", error: detail.body.error)
+            } else {
+                accepted += 1
+                results[index] = .init(index: index, eventID: eventID, status: "accepted", error: nil)
+            }
+        }
+        if accepted == 0, unavailable > 0 {
+            throw APIError.unavailable("the message broker is not confirming", retryAfter: 1)
+        }
+        let items = results.compactMap { $0 }
+        return try .json(BatchResult(accepted: accepted, rejected: items.count - accepted, results: items), status: .accepted)
+    }
+
+    // MARK: - Request checks
+
+    /// Auth (401), content type (415), size (413), JSON syntax (400), in that order.
+    private func readJSON(_ request: Request, limit: Int) async throws -> JSONValue {
+        guard isAuthorized(request) else { throw APIError.unauthorized }
+        guard let contentType = request.headers[.contentType],
+            contentType.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() == "application/json"
+        else {
+            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", "the body must be application/json")
+        }
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
+            throw Self.tooLarge(limit)
+        }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw Self.tooLarge(limit)
+        }
+        do {
+            return try JSONBody.decode(buffer.readableBytesView)
+        } catch .tooDeep {
+            throw APIError(.badRequest, code: "malformed_json", "the JSON is nested more than \(JSONBody.maxDepth) levels deep")
+        } catch .malformed(let reason) {
+            throw APIError(.badRequest, code: "malformed_json", "the body is not valid JSON: \(reason)")
+        }
+    }
+
+    private func isAuthorized(_ request: Request) -> Bool {
+        var presented: String?
+        if let authorization = request.headers[.authorization] {
+            let parts = authorization.split(separator: " ", maxSplits: 1)
+            if parts.count == 2, parts[0].lowercased() == "bearer" { presented = String(parts[1]).trimmingCharacters(in: .whitespaces) }
+        }
+        if presented == nil, let key = request.headers[HTTPField.Name("X-API-Key")!] { presented = key }
+        guard let presented, !presented.isEmpty else { return false }
+        var matched = false
+        for key in apiKeys where constantTimeEquals(key, presented) { matched = true }
+        return matched
+    }
+
+    private static func tooLarge(_ limit: Int) -> APIError {
+        APIError(.contentTooLarge, code: "payload_too_large", "the body must be at most \(limit / 1024) KiB")
+    }
+
+    private static func unavailable(_ error: any Error) -> APIError {
+        guard let error = error as? AMQPError else { return .unavailable("the event could not be published") }
+        switch error.code {
+        case .notConnected, .connectionLost, .closed: return .unavailable("the message broker is unavailable", retryAfter: 5)
+        case .blocked: return .unavailable("the message broker is out of resources", retryAfter: 10)
+        case .overloaded: return .unavailable("too many events in flight; retry shortly", retryAfter: 1)
+        default: return .unavailable("the message broker did not confirm the event", retryAfter: 1)
+        }
+    }
+}

@@ -1,0 +1,35 @@
+/// One line of a score's explanation: which rule gave how many points. The lines of a score add up to it.
+package struct ScoreLine: Codable, Sendable, Equatable {
+    package var rule: String
+    package var points: Int
+
+    package init(rule: String, points: Int) {
+        self.rule = rule
+        self.points = points
+    }
+}
+
+/// A score with its explanation.
+package struct Score: Sendable, Equatable {
+    package static let maximum = 100
+    package var value: Int
+    package var breakdown: [ScoreLine]
+
+    /// Adds up `lines`, appending a `cap` line for whatever the cap of 100 took off.
+    package init(lines: [ScoreLine]) {
+        let total = lines.reduce(0) { $0 + $1.points }
+        var lines = lines
+        if total > Self.maximum { lines.append(ScoreLine(rule: "cap", points: Self.maximum - total)) }
+        self.value = min(total, Self.maximum)
+        self.breakdown = lines
+    }
+}
+
+/// `high` from 70, `medium` from 40, else `low`.
+package enum EngagementLevel: String, Codable, Sendable {
+    case low, medium, high
+
+    package init(score: Int) {
+        self = score >= 70 ? .high : score >= 40 ? .medium : .low
+    }
+}

@@ -1,0 +1,36 @@
+import Foundation
+import Logging
+import Metrics
+import Prometheus
+
+/// Process-wide set-up, done once in `main`.
+package enum Bootstrap {
+    /// Logs to stderr at `level`; returns the registry `/metrics` serves.
+    package static func process(label: String, logLevel: Logger.Level) -> PrometheusCollectorRegistry {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = logLevel
+            return handler
+        }
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+            .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+            .seconds(1), .seconds(2.5), .seconds(5),
+        ]
+        MetricsSystem.bootstrap(factory)
+        return registry
+    }
+
+    /// Runs a service's `main`: a configuration error or a start-up failure is one clear log line and exit 1.
+    package static func run(label: String, _ body: @Sendable () async throws -> Void) async {
+        do {
+            try await body()
+        } catch {
+            let logger = Logger(label: label)
+            logger.critical("\(label) stopped: \(String(describing: error))")
+            exit(1)
+        }
+    }
+}

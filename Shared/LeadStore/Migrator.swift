@@ -1,0 +1,89 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Applies the numbered SQL files under `Migrations/` once each, in order, recorded in `schema_migrations`.
+/// Concurrent callers (several services starting together) serialize on an advisory lock.
+package struct Migrator: Sendable {
+    package struct Migration: Sendable {
+        package var version: Int
+        package var name: String
+        package var sql: String
+    }
+
+    /// The advisory lock key shared by every migrating process.
+    static let lockKey: Int64 = 0x4C45_4144_4D49_4752  // "LEADMIGR"
+
+    package static let all: [Migration] = PackageResources.migrations
+
+    let client: PostgresClient
+    let logger: Logger
+
+    package init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    /// Applies what is pending; returns the versions applied now.
+    @discardableResult
+    package func migrate() async throws -> [Int] {
+        let logger = self.logger
+        do {
+            return try await client.withTransaction(logger: logger) { connection in
+                try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: logger)
+                try await connection.query(
+                    """
+                    CREATE TABLE IF NOT EXISTS schema_migrations (
+                        version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())
+                    """,
+                    logger: logger
+                )
+                var applied = Set<Int>()
+                for try await version in try await connection.query(
+                    "SELECT version FROM schema_migrations", logger: logger
+                ).decode(Int.self) {
+                    applied.insert(version)
+                }
+                var appliedNow: [Int] = []
+                for migration in Self.all where !applied.contains(migration.version) {
+                    logger.info("applying migration", metadata: ["migration": "\(migration.version) \(migration.name)"])
+                    for statement in SQLScript.statements(migration.sql) {
+                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
+                    try await connection.query(
+                        "INSERT INTO schema_migrations (version, name) VALUES (\(migration.version), \(migration.name))",
+                        logger: logger
+                    )
+                    appliedNow.append(migration.version)
+                }
+                return appliedNow
+            }
+        } catch {
+            throw DatabaseError(.migrationFailed, String(reflecting: error))
+        }
+    }
+}
+
+extension PackageResources {
+    /// The files of `Migrations/`, embedded in the binary. A new migration adds its line here
+    /// (SwiftPM names `001_core.sql` `_01_core_sql`); a test checks that none is missing.
+    static let migrationFiles: [(String, [UInt8])] = [
+        ("001_core.sql", _01_core_sql),
+        ("002_scorer_functions.sql", _02_scorer_functions_sql),
+    ]
+
+    /// Every embedded `NNN_name.sql`, sorted by number.
+    static var migrations: [Migrator.Migration] {
+        let files = migrationFiles
+        return files.compactMap { file, bytes -> Migrator.Migration? in
+            let base = file.hasSuffix(".sql") ? String(file.dropLast(4)) : file
+            guard let underscore = base.firstIndex(of: "_"), let version = Int(base[..<underscore]) else { return nil }
+            return Migrator.Migration(
+                version: version,
+                name: String(base[base.index(after: underscore)...]),
+                sql: String(decoding: bytes, as: UTF8.self)
+            )
+        }
+        .sorted { $0.version < $1.version }
+    }
+}

@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# Local RabbitMQ and PostgreSQL without systemd, their data under .run/<stack>/.
+#
+#   scripts/servers.sh install                 install missing Debian packages
+#   scripts/servers.sh start <stack> [amqp_port] [pg_port]
+#   scripts/servers.sh stop <stack>
+#   scripts/servers.sh rabbit-start|rabbit-stop|rabbit-kill <stack> [amqp_port]
+#   scripts/servers.sh pg-start|pg-stop <stack> [pg_port]
+#
+# start writes .run/<stack>/env (AMQP_URL, DATABASE_URL) for the services and tests to source.
+# Everything is idempotent: a server already running for the stack is reused.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+RUN="$ROOT/.run"
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+RABBIT_BIN=/usr/lib/rabbitmq/bin
+
+log() { printf '[servers] %s\n' "$*" >&2; }
+
+install() {
+    local missing=()
+    command -v "$RABBIT_BIN/rabbitmq-server" >/dev/null 2>&1 || missing+=(rabbitmq-server)
+    [ -f /usr/include/amqp.h ] || [ -f /usr/include/rabbitmq-c/amqp.h ] || missing+=(librabbitmq-dev)
+    [ -n "$PG_BIN" ] && [ -x "$PG_BIN/pg_ctl" ] || missing+=(postgresql)
+    command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+    command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+    command -v curl >/dev/null 2>&1 || missing+=(curl)
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 || {
+            apt-get update -q >/dev/null
+            apt-get install -y -q "${missing[@]}" >/dev/null
+        }
+        PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+    fi
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && exec 3>&- ; }
+
+# ---------------------------------------------------------------- RabbitMQ
+
+rabbit_env() {
+    local stack=$1 port=$2
+    local dir="$RUN/$stack/rabbitmq"
+    mkdir -p "$dir/mnesia" "$dir/log"
+    export HOME="$dir"
+    export RABBITMQ_NODENAME="leads-$port@localhost"
+    export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+    export RABBITMQ_NODE_PORT="$port"
+    export RABBITMQ_DIST_PORT=$((port + 20000 > 65000 ? port - 1000 : port + 20000))
+    export RABBITMQ_MNESIA_BASE="$dir/mnesia"
+    export RABBITMQ_LOG_BASE="$dir/log"
+    export RABBITMQ_CONFIG_FILE="$dir/rabbitmq"
+    export RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins"
+    export RABBITMQ_PID_FILE="$dir/rabbitmq.pid"
+    export RABBITMQ_CONF_ENV_FILE="$dir/rabbitmq-env.conf"
+    [ -f "$dir/enabled_plugins" ] || echo "[]." >"$dir/enabled_plugins"
+    [ -f "$dir/rabbitmq-env.conf" ] || : >"$dir/rabbitmq-env.conf"
+    if [ ! -f "$dir/rabbitmq.conf" ]; then
+        cat >"$dir/rabbitmq.conf" <<EOF
+listeners.tcp.default = $port
+loopback_users.guest = true
+log.console = false
+log.file.level = warning
+vm_memory_high_watermark.relative = ${RABBIT_MEMORY_WATERMARK:-0.4}
+disk_free_limit.absolute = 50MB
+EOF
+    fi
+}
+
+rabbit_start() {
+    local stack=$1 port=${2:-5672}
+    (
+        rabbit_env "$stack" "$port"
+        if [ -f "$RABBITMQ_PID_FILE" ] && kill -0 "$(cat "$RABBITMQ_PID_FILE")" 2>/dev/null; then
+            log "rabbitmq ($stack) already running on $port"
+            exit 0
+        fi
+        if port_open "$port"; then
+            log "port $port is taken by another process; reusing the broker there"
+            exit 0
+        fi
+        log "starting rabbitmq ($stack) on $port"
+        setsid nohup "$RABBIT_BIN/rabbitmq-server" >"$RABBITMQ_LOG_BASE/stdout.log" 2>&1 </dev/null &
+        echo $! >"$RABBITMQ_PID_FILE"
+        if ! "$RABBIT_BIN/rabbitmqctl" wait --timeout 120 "$RABBITMQ_PID_FILE" >/dev/null 2>&1; then
+            log "rabbitmq did not start; last log lines:"
+            tail -n 30 "$RABBITMQ_LOG_BASE/stdout.log" >&2 || true
+            exit 1
+        fi
+        log "rabbitmq ($stack) ready"
+    )
+}
+
+rabbit_stop() {
+    local stack=$1 port=${2:-5672}
+    (
+        rabbit_env "$stack" "$port"
+        [ -f "$RABBITMQ_PID_FILE" ] || exit 0
+        local pid
+        pid=$(cat "$RABBITMQ_PID_FILE")
+        if kill -0 "$pid" 2>/dev/null; then
+            log "stopping rabbitmq ($stack)"
+            "$RABBIT_BIN/rabbitmqctl" stop "$RABBITMQ_PID_FILE" >/dev/null 2>&1 || kill "$pid" 2>/dev/null || true
+            for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+            kill -9 "$pid" 2>/dev/null || true
+        fi
+        rm -f "$RABBITMQ_PID_FILE"
+    )
+}
+
+# kill -9 the broker (fault injection): pid file names the Erlang VM started by rabbitmq-server.
+rabbit_kill() {
+    local stack=$1 port=${2:-5672}
+    (
+        rabbit_env "$stack" "$port"
+        [ -f "$RABBITMQ_PID_FILE" ] || exit 0
+        pkill -9 -f "beam.*$RABBITMQ_NODENAME" 2>/dev/null || true
+        kill -9 "$(cat "$RABBITMQ_PID_FILE")" 2>/dev/null || true
+        rm -f "$RABBITMQ_PID_FILE"
+    )
+}
+
+# ---------------------------------------------------------------- PostgreSQL
+
+pg_paths() {
+    local stack=$1
+    PG_DIR="$RUN/$stack/postgres"
+    PG_DATA="$PG_DIR/data"
+    PG_SOCK="$PG_DIR/sock"
+}
+
+pg_start() {
+    local stack=$1 port=${2:-5432}
+    pg_paths "$stack"
+    mkdir -p "$PG_DIR" "$PG_SOCK"
+    chown postgres:postgres "$PG_DIR" "$PG_SOCK"
+    if [ ! -f "$PG_DATA/PG_VERSION" ]; then
+        log "initialising postgresql ($stack)"
+        local pwfile="$PG_DIR/pwfile"
+        echo "postgres" >"$pwfile"
+        chown postgres "$pwfile"
+        runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --pwfile="$pwfile" \
+            --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$PG_DIR/initdb.log" 2>&1
+        rm -f "$pwfile"
+    fi
+    if runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
+        log "postgresql ($stack) already running"
+    else
+        if port_open "$port"; then
+            log "port $port is taken by another PostgreSQL; set PG_PORT to use a free one"
+            return 1
+        fi
+        log "starting postgresql ($stack) on $port"
+        runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_DIR/postgres.log" -w -t 60 \
+            -o "-p $port -k $PG_SOCK -c listen_addresses=127.0.0.1 -c max_connections=200 -c max_locks_per_transaction=256 ${PG_EXTRA_OPTS:-}" \
+            start >/dev/null
+    fi
+    # The application role and database (idempotent).
+    runuser -u postgres -- psql -q -h "$PG_SOCK" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 <<'EOF' >/dev/null
+SELECT 'CREATE ROLE leads LOGIN PASSWORD ''leads'''
+WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'leads') \gexec
+SELECT 'CREATE DATABASE leads OWNER leads'
+WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'leads') \gexec
+EOF
+    log "postgresql ($stack) ready"
+}
+
+pg_stop() {
+    local stack=$1
+    pg_paths "$stack"
+    [ -f "$PG_DATA/PG_VERSION" ] || return 0
+    if runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
+        log "stopping postgresql ($stack)"
+        runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null
+    fi
+}
+
+# ---------------------------------------------------------------- stacks
+
+start() {
+    local stack=$1 amqp_port=${2:-5672} pg_port=${3:-5432}
+    install
+    rabbit_start "$stack" "$amqp_port"
+    pg_start "$stack" "$pg_port"
+    cat >"$RUN/$stack/env" <<EOF
+export AMQP_URL=amqp://guest:guest@127.0.0.1:$amqp_port/%2F
+export DATABASE_URL=postgres://leads:leads@127.0.0.1:$pg_port/leads
+export RUN_STACK_DIR=$RUN/$stack
+export AMQP_PORT=$amqp_port
+export PG_PORT=$pg_port
+EOF
+}
+
+stop() {
+    local stack=$1
+    local amqp_port=5672
+    [ -f "$RUN/$stack/env" ] && amqp_port=$(. "$RUN/$stack/env"; echo "$AMQP_PORT")
+    rabbit_stop "$stack" "$amqp_port"
+    pg_stop "$stack"
+}
+
+cmd=${1:-}
+shift || true
+case "$cmd" in
+    install) install ;;
+    start) start "$@" ;;
+    stop) stop "$@" ;;
+    rabbit-start) rabbit_start "$@" ;;
+    rabbit-stop) rabbit_stop "$@" ;;
+    rabbit-kill) rabbit_kill "$@" ;;
+    pg-start) pg_start "$@" ;;
+    pg-stop) pg_stop "$@" ;;
+    *) echo "usage: $0 install|start|stop|rabbit-start|rabbit-stop|rabbit-kill|pg-start|pg-stop <stack> ..." >&2; exit 2 ;;
+esac
