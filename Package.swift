@@ -114,21 +114,26 @@ let package = Package(
             dependencies: [
                 "LeadService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             path: "Services/LeadCtl",
             swiftSettings: swiftSettings
         ),
         .testTarget(
-            name: "LeadCoreTests",
-            dependencies: ["LeadCore"],
-            path: "Tests/LeadCoreTests",
+            name: "UnitTests",
+            dependencies: ["LeadCore", "LeadStore", "AMQP"],
+            path: "Tests/UnitTests",
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "PipelineTests",
             dependencies: [
-                "LeadService", "LeadIngest",
+                "LeadService", "LeadCore", "LeadStore", "AMQP",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "Tests/PipelineTests",
             swiftSettings: swiftSettings

@@ -37,6 +37,15 @@ install() {
     fi
 }
 
+# Daemons must not inherit our callers' descriptors (a test runner waits for its pipes to close).
+close_inherited_fds() {
+    local fd
+    for fd in /proc/$BASHPID/fd/*; do
+        fd=${fd##*/}
+        [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null || true
+    done
+}
+
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && exec 3>&- ; }
 
 # ---------------------------------------------------------------- RabbitMQ
@@ -58,16 +67,13 @@ rabbit_env() {
     export RABBITMQ_CONF_ENV_FILE="$dir/rabbitmq-env.conf"
     [ -f "$dir/enabled_plugins" ] || echo "[]." >"$dir/enabled_plugins"
     [ -f "$dir/rabbitmq-env.conf" ] || : >"$dir/rabbitmq-env.conf"
-    if [ ! -f "$dir/rabbitmq.conf" ]; then
-        cat >"$dir/rabbitmq.conf" <<EOF
-listeners.tcp.default = $port
+    cat >"$dir/rabbitmq.conf" <<EOF
 loopback_users.guest = true
 log.console = false
 log.file.level = warning
 vm_memory_high_watermark.relative = ${RABBIT_MEMORY_WATERMARK:-0.4}
 disk_free_limit.absolute = 50MB
 EOF
-    fi
 }
 
 rabbit_start() {
@@ -83,6 +89,7 @@ rabbit_start() {
             exit 0
         fi
         log "starting rabbitmq ($stack) on $port"
+        close_inherited_fds
         setsid nohup "$RABBIT_BIN/rabbitmq-server" >"$RABBITMQ_LOG_BASE/stdout.log" 2>&1 </dev/null &
         echo $! >"$RABBITMQ_PID_FILE"
         if ! "$RABBIT_BIN/rabbitmqctl" wait --timeout 120 "$RABBITMQ_PID_FILE" >/dev/null 2>&1; then

@@ -25,9 +25,13 @@ struct InteractionsController: Sendable {
     // MARK: - Routes
 
     struct Accepted: Encodable {
-        var eventID: UUID
+        var eventID: String
         var status = "accepted"
         enum CodingKeys: String, CodingKey { case eventID = "event_id", status }
+
+        init(eventID: UUID) {
+            self.eventID = eventID.uuidString.lowercased()
+        }
     }
 
     @Sendable func single(_ request: Request, context: BasicRequestContext) async throws -> Response {
@@ -51,7 +55,7 @@ struct InteractionsController: Sendable {
     struct BatchResult: Encodable {
         struct Item: Encodable {
             var index: Int
-            var eventID: UUID?
+            var eventID: String?
             var status: String
             var error: APIError.Body.Detail?
             enum CodingKeys: String, CodingKey { case index, eventID = "event_id", status, error }
@@ -104,10 +108,10 @@ struct InteractionsController: Sendable {
             if let error {
                 unavailable += 1
                 let detail = Self.unavailable(error)
-                results[index] = .init(index: index, eventID: eventID, status: "rejected", error: detail.body.error)
+                results[index] = .init(index: index, eventID: eventID.uuidString.lowercased(), status: "rejected", error: detail.body.error)
             } else {
                 accepted += 1
-                results[index] = .init(index: index, eventID: eventID, status: "accepted", error: nil)
+                results[index] = .init(index: index, eventID: eventID.uuidString.lowercased(), status: "accepted", error: nil)
             }
         }
         if accepted == 0, unavailable > 0 {

@@ -77,6 +77,21 @@ package struct InteractionEvent: Codable, Sendable, Equatable {
 }
 
 extension InteractionEvent {
+    /// Encodes with the event id in lower case, as the contract shows it.
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(eventID.uuidString.lowercased(), forKey: .eventID)
+        try container.encode(sessionID, forKey: .sessionID)
+        try container.encodeIfPresent(userID, forKey: .userID)
+        try container.encode(type, forKey: .type)
+        try container.encodeIfPresent(sourcePage, forKey: .sourcePage)
+        try container.encode(occurredAt, forKey: .occurredAt)
+        try container.encode(receivedAt, forKey: .receivedAt)
+        try container.encodeIfPresent(contact, forKey: .contact)
+        try container.encodeIfPresent(consent, forKey: .consent)
+        try container.encode(data, forKey: .data)
+    }
+
     /// The wire format: snake_case keys, RFC 3339 dates with milliseconds.
     package func encoded() throws -> Data {
         try JSONCoding.encoder.encode(self)

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct LeadCtl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "leadctl",
+        abstract: "Operator tool for the lead pipeline.",
+        subcommands: [Migrate.self, Demo.self]
+    )
+}

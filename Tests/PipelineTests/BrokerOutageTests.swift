@@ -1,0 +1,69 @@
+import Foundation
+import NIOHTTP1
+import PostgresNIO
+import Testing
+
+/// lead-ingest answers 503 (with Retry-After) while its broker is down and 202 again once it is back,
+/// without a restart. Runs on a private RabbitMQ node so other tests keep their broker.
+@Suite(.serialized) struct BrokerOutageTests {
+    @Test func brokerDownMeans503AndBackMeans202() async throws {
+        let broker = try await PrivateBroker.start(name: "outage", port: 5690)
+        let port = TestEnvironment.freePort()
+        let ingest = try await ServiceProcess.start(
+            "lead-ingest",
+            environment: ["AMQP_URL": broker.url, "INGEST_PORT": "\(port)"],
+            readyPort: port
+        )
+        let url = "http://127.0.0.1:\(port)/v1/interactions"
+        let event = ["session_id": "outage", "type": "page_view"]
+        #expect(try await HTTP.postJSON(url, event).status == 202)
+
+        try await broker.stop()
+        let stoppedAt = ContinuousClock.now
+        let unavailable = try await eventually("503 once the broker is down", timeout: .seconds(5)) {
+            let response = try await HTTP.postJSON(url, event)
+            return response.status == 503 ? response : nil
+        }
+        #expect(ContinuousClock.now - stoppedAt < .seconds(2))
+        #expect(unavailable.headers.first(name: "Retry-After") != nil)
+        #expect((unavailable.json?["error"] as? [String: Any])?["code"] as? String == "unavailable")
+        #expect(try await HTTP.get("http://127.0.0.1:\(port)/readyz").status == 503)
+
+        try await broker.start()
+        try await eventually("202 again after the broker is back", timeout: .seconds(30)) {
+            try await HTTP.postJSON(url, event).status == 202 ? true : nil
+        }
+        try await ingest.terminate()
+        #expect(ingest.exitStatus == 0)
+        try await broker.stop()
+    }
+}
+
+/// A RabbitMQ node of its own, started and stopped through scripts/servers.sh.
+struct PrivateBroker {
+    let name: String
+    let port: Int
+    var url: String { "amqp://guest:guest@127.0.0.1:\(port)/%2F" }
+
+    static func start(name: String, port: Int) async throws -> PrivateBroker {
+        let broker = PrivateBroker(name: name, port: port)
+        let marker = TestEnvironment.testDir + "/brokers/\(name)"
+        try FileManager.default.createDirectory(atPath: marker, withIntermediateDirectories: true)
+        try "\(broker.port)".write(toFile: marker + "/port", atomically: true, encoding: .utf8)
+        try await broker.start()
+        return broker
+    }
+
+    func start() async throws { try await script("rabbit-start") }
+    func stop() async throws { try await script("rabbit-stop") }
+    func kill() async throws { try await script("rabbit-kill") }
+
+    private func script(_ command: String) async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [TestEnvironment.repositoryRoot + "/scripts/servers.sh", command, "test-brokers/\(name)", "\(port)"]
+        try process.run()
+        while process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        guard process.terminationStatus == 0 else { throw TestFailure("servers.sh \(command) failed") }
+    }
+}

@@ -1,0 +1,28 @@
+import Foundation
+import LeadStore
+import Logging
+import PostgresNIO
+
+/// A connection pool to the test database for assertions, started once per test run.
+enum TestDatabase {
+    static let client: PostgresClient = {
+        let configuration = try! DatabaseConfiguration(url: TestEnvironment.databaseURL)
+        let client = PostgresClient(configuration: configuration.clientConfiguration, backgroundLogger: Logger(label: "test-db"))
+        Task.detached { await client.run() }
+        return client
+    }()
+
+    static let logger = Logger(label: "test")
+
+    /// The first column of the first row, as `T`.
+    static func scalar<T: PostgresDecodable & Sendable>(_ query: PostgresQuery, as type: T.Type = T.self) async throws -> T? {
+        for try await value in try await client.query(query, logger: logger).decode(T.self) {
+            return value
+        }
+        return nil
+    }
+
+    static func count(_ query: PostgresQuery) async throws -> Int {
+        try await scalar(query, as: Int.self) ?? 0
+    }
+}

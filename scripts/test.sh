@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# make test: starts a private RabbitMQ and PostgreSQL (.run/test, ports 5673/5433), builds, runs every test
+# (unit tests and integration tests against the real servers), then stops everything it started.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+export TEST_DIR="$ROOT/.run/test"
+
+cleanup() {
+    local status=$?
+    # Services and brokers started by the tests record their pids here.
+    for pidfile in "$TEST_DIR"/pids/*.pid; do
+        [ -f "$pidfile" ] || continue
+        kill -9 "$(cat "$pidfile")" 2>/dev/null || true
+    done
+    for extra in "$TEST_DIR"/brokers/*; do
+        [ -d "$extra" ] || continue
+        scripts/servers.sh rabbit-stop "test-brokers/$(basename "$extra")" "$(cat "$extra/port" 2>/dev/null || echo 0)" || true
+    done
+    scripts/servers.sh stop test || true
+    exit $status
+}
+
+scripts/servers.sh stop test >/dev/null 2>&1 || true
+rm -rf "$TEST_DIR" "$ROOT/.run/test-brokers"
+mkdir -p "$TEST_DIR/pids" "$TEST_DIR/logs" "$TEST_DIR/brokers"
+trap cleanup EXIT
+
+started=$(date +%s)
+PG_EXTRA_OPTS="-c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+    scripts/servers.sh start test 5673 5433
+# shellcheck disable=SC1091
+. "$TEST_DIR/env"
+
+echo "[test] building"
+swift build --build-tests 2>&1 | grep -E "error:|Build complete" | tail -n 30
+LEAD_BIN_DIR=$(swift build --show-bin-path)
+export LEAD_BIN_DIR
+
+echo "[test] running tests"
+swift test --skip-build "$@"
+echo "[test] done in $(( $(date +%s) - started )) s"
