@@ -112,7 +112,7 @@ let package = Package(
         .executableTarget(
             name: "LeadCtl",
             dependencies: [
-                "LeadService",
+                "LeadService", "AMQP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

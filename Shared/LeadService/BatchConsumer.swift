@@ -56,15 +56,29 @@ package struct BatchConsumer<Handler: DeliveryHandler>: Service, CustomStringCon
         }
         let deliveries = connection.consume(queue: queue, prefetch: prefetch)
         logger.info("consuming", metadata: ["queue": "\(queue)", "prefetch": "\(prefetch)"])
-        try await withGracefulShutdownHandler {
-            while let batch = await deliveries.nextBatch(max: maxBatch) {
-                await process(batch)
-                metrics.backlog.record(deliveries.count)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await monitorQueueDepth() }
+            await withGracefulShutdownHandler {
+                while let batch = await deliveries.nextBatch(max: maxBatch) {
+                    await process(batch)
+                    metrics.backlog.record(deliveries.count)
+                }
+            } onGracefulShutdown: {
+                deliveries.interrupt()
             }
-        } onGracefulShutdown: {
-            deliveries.interrupt()
+            group.cancelAll()
         }
         logger.info("consumer stopped", metadata: ["queue": "\(queue)"])
+    }
+
+    /// The queue's ready messages (the lag), every few seconds.
+    private func monitorQueueDepth() async {
+        while !Task.isCancelled {
+            if connection.isConnected, let depth = try? await connection.messageCount(queue: queue) {
+                metrics.queueDepth.record(depth)
+            }
+            try? await Task.sleep(for: .seconds(5))
+        }
     }
 
     // MARK: - One batch
@@ -235,6 +249,7 @@ struct ConsumerMetrics: Sendable {
     let batchSize: Recorder
     let batchDuration: Timer
     let backlog: Gauge
+    let queueDepth: Gauge
 
     init(queue: String) {
         let dimensions = [("queue", queue)]
@@ -245,5 +260,6 @@ struct ConsumerMetrics: Sendable {
         batchSize = Recorder(label: "consumer_batch_size", dimensions: dimensions, aggregate: true)
         batchDuration = Timer(label: "consumer_batch_duration_seconds", dimensions: dimensions)
         backlog = Gauge(label: "consumer_prefetched_messages", dimensions: dimensions)
+        queueDepth = Gauge(label: "consumer_queue_ready_messages", dimensions: dimensions)
     }
 }
