@@ -4,7 +4,8 @@
 #   scripts/servers.sh install                 install missing Debian packages
 #   scripts/servers.sh start <stack> [amqp_port] [pg_port]
 #   scripts/servers.sh stop <stack>
-#   scripts/servers.sh rabbit-start|rabbit-stop|rabbit-kill <stack> [amqp_port]
+#   scripts/servers.sh rabbit-start <stack> [amqp_port]
+#   scripts/servers.sh rabbit-stop|rabbit-kill <stack>          (the port it was started on)
 #   scripts/servers.sh pg-start|pg-stop <stack> [pg_port]
 #
 # start writes .run/<stack>/env (AMQP_URL, DATABASE_URL) for the services and tests to source.
@@ -54,6 +55,11 @@ rabbit_env() {
     local stack=$1 port=$2
     local dir="$RUN/$stack/rabbitmq"
     mkdir -p "$dir/mnesia" "$dir/log"
+    if [ "$port" = "saved" ]; then
+        port=$(cat "$dir/port" 2>/dev/null || echo 5672)
+    else
+        echo "$port" >"$dir/port"
+    fi
     export HOME="$dir"
     export RABBITMQ_NODENAME="leads-$port@localhost"
     export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
@@ -89,7 +95,6 @@ rabbit_start() {
             exit 0
         fi
         log "starting rabbitmq ($stack) on $port"
-        close_inherited_fds
         setsid nohup "$RABBIT_BIN/rabbitmq-server" >"$RABBITMQ_LOG_BASE/stdout.log" 2>&1 </dev/null &
         echo $! >"$RABBITMQ_PID_FILE"
         if ! "$RABBIT_BIN/rabbitmqctl" wait --timeout 120 "$RABBITMQ_PID_FILE" >/dev/null 2>&1; then
@@ -102,15 +107,15 @@ rabbit_start() {
 }
 
 rabbit_stop() {
-    local stack=$1 port=${2:-5672}
+    local stack=$1
     (
-        rabbit_env "$stack" "$port"
+        rabbit_env "$stack" saved
         [ -f "$RABBITMQ_PID_FILE" ] || exit 0
         local pid
         pid=$(cat "$RABBITMQ_PID_FILE")
         if kill -0 "$pid" 2>/dev/null; then
             log "stopping rabbitmq ($stack)"
-            "$RABBIT_BIN/rabbitmqctl" stop "$RABBITMQ_PID_FILE" >/dev/null 2>&1 || kill "$pid" 2>/dev/null || true
+            timeout 30 "$RABBIT_BIN/rabbitmqctl" stop "$RABBITMQ_PID_FILE" >/dev/null 2>&1 || kill "$pid" 2>/dev/null || true
             for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
             kill -9 "$pid" 2>/dev/null || true
         fi
@@ -120,9 +125,9 @@ rabbit_stop() {
 
 # kill -9 the broker (fault injection): pid file names the Erlang VM started by rabbitmq-server.
 rabbit_kill() {
-    local stack=$1 port=${2:-5672}
+    local stack=$1
     (
-        rabbit_env "$stack" "$port"
+        rabbit_env "$stack" saved
         [ -f "$RABBITMQ_PID_FILE" ] || exit 0
         pkill -9 -f "beam.*$RABBITMQ_NODENAME" 2>/dev/null || true
         kill -9 "$(cat "$RABBITMQ_PID_FILE")" 2>/dev/null || true
@@ -203,12 +208,11 @@ EOF
 
 stop() {
     local stack=$1
-    local amqp_port=5672
-    [ -f "$RUN/$stack/env" ] && amqp_port=$(. "$RUN/$stack/env"; echo "$AMQP_PORT")
-    rabbit_stop "$stack" "$amqp_port"
+    [ -d "$RUN/$stack/rabbitmq" ] && rabbit_stop "$stack"
     pg_stop "$stack"
 }
 
+close_inherited_fds
 cmd=${1:-}
 shift || true
 case "$cmd" in

@@ -14,9 +14,9 @@ cleanup() {
         [ -f "$pidfile" ] || continue
         kill -9 "$(cat "$pidfile")" 2>/dev/null || true
     done
-    for extra in "$TEST_DIR"/brokers/*; do
+    for extra in "$ROOT"/.run/test-brokers/*; do
         [ -d "$extra" ] || continue
-        scripts/servers.sh rabbit-stop "test-brokers/$(basename "$extra")" "$(cat "$extra/port" 2>/dev/null || echo 0)" || true
+        scripts/servers.sh stop "test-brokers/$(basename "$extra")" || true
     done
     scripts/servers.sh stop test || true
     exit $status
@@ -24,7 +24,7 @@ cleanup() {
 
 scripts/servers.sh stop test >/dev/null 2>&1 || true
 rm -rf "$TEST_DIR" "$ROOT/.run/test-brokers"
-mkdir -p "$TEST_DIR/pids" "$TEST_DIR/logs" "$TEST_DIR/brokers"
+mkdir -p "$TEST_DIR/pids" "$TEST_DIR/logs"
 trap cleanup EXIT
 
 started=$(date +%s)

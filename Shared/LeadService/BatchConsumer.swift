@@ -112,7 +112,9 @@ package struct BatchConsumer<Handler: DeliveryHandler>: Service, CustomStringCon
         var failures = 0
         while true {
             do {
-                try await handler.handle(items.map(\.1), logger: logger)
+                try await reportingStalls(batch: items.count) {
+                    try await handler.handle(items.map(\.1), logger: logger)
+                }
                 if failures > 0 { logger.info("batch succeeded after retrying", metadata: ["attempts": "\(failures + 1)"]) }
                 return true
             } catch {
@@ -137,6 +139,22 @@ package struct BatchConsumer<Handler: DeliveryHandler>: Service, CustomStringCon
                 return await handleOneByOne(items)
             }
         }
+    }
+
+    /// Runs `body`, logging while it waits unusually long (a database that stopped answering makes the
+    /// pool wait for a connection instead of failing).
+    private func reportingStalls(batch: Int, _ body: () async throws -> Void) async throws {
+        let logger = self.logger
+        let watchdog = Task {
+            var waited: Duration = .zero
+            for interval in [Duration.seconds(5)] + Array(repeating: .seconds(30), count: 1000) {
+                try await Task.sleep(for: interval)
+                waited += interval
+                logger.warning("batch still waiting for the database", metadata: ["waited": "\(waited)", "batch": "\(batch)"])
+            }
+        }
+        defer { watchdog.cancel() }
+        try await body()
     }
 
     private func handleOneByOne(_ items: [(Delivery, Handler.Item)]) async -> Bool {

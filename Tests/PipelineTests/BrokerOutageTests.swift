@@ -47,9 +47,6 @@ struct PrivateBroker {
 
     static func start(name: String, port: Int) async throws -> PrivateBroker {
         let broker = PrivateBroker(name: name, port: port)
-        let marker = TestEnvironment.testDir + "/brokers/\(name)"
-        try FileManager.default.createDirectory(atPath: marker, withIntermediateDirectories: true)
-        try "\(broker.port)".write(toFile: marker + "/port", atomically: true, encoding: .utf8)
         try await broker.start()
         return broker
     }

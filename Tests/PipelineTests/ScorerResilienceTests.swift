@@ -68,7 +68,6 @@ import Testing
 
     @Test func killedScorerIsReplacedWithoutLossOrDuplicates() async throws {
         let stack = try await PrivateStack.start(name: "scorer-kill", amqpPort: 5691, pgPort: 5441)
-        defer { Task { await stack.stop() } }
         let database = try stack.makeDatabaseClient()
         let tap = try await EventTap(routingKeys: ["lead.created"], amqpURL: stack.amqpURL)
         let stream = SyntheticStream(tag: "kill\(UUID().uuidString.prefix(6).lowercased())", people: Self.people, events: Self.eventCount)
@@ -87,11 +86,11 @@ import Testing
         try await second.terminate()
         #expect(second.exitStatus == 0)
         await tap.close()
+        await stack.stop()  // on a failure, scripts/test.sh stops it
     }
 
     @Test func twoScorersOnOneStreamMakeOneLeadPerPerson() async throws {
         let stack = try await PrivateStack.start(name: "scorer-pair", amqpPort: 5692, pgPort: 5442)
-        defer { Task { await stack.stop() } }
         let database = try stack.makeDatabaseClient()
         let tap = try await EventTap(routingKeys: ["lead.created"], amqpURL: stack.amqpURL)
         // Few people, many events each: the two scorers race on the same person all the time.
@@ -106,11 +105,11 @@ import Testing
             #expect(scorer.exitStatus == 0)
         }
         await tap.close()
+        await stack.stop()  // on a failure, scripts/test.sh stops it
     }
 
     @Test func databaseStoppedForTenSecondsLosesNothing() async throws {
         let stack = try await PrivateStack.start(name: "scorer-pg", amqpPort: 5693, pgPort: 5443)
-        defer { Task { await stack.stop() } }
         let database = try stack.makeDatabaseClient()
         let tap = try await EventTap(routingKeys: ["lead.created"], amqpURL: stack.amqpURL)
         let stream = SyntheticStream(tag: "pg\(UUID().uuidString.prefix(6).lowercased())", people: Self.people, events: 3000)
@@ -129,6 +128,7 @@ import Testing
         try await verify(stream, database: database, tap: tap, stack: stack)
         try await scorer.terminate()
         await tap.close()
+        await stack.stop()  // on a failure, scripts/test.sh stops it
     }
 }
 
