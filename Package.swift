@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "lead-alerts", targets: ["LeadAlerts"]),
         .executable(name: "lead-admin", targets: ["LeadAdmin"]),
         .executable(name: "leadctl", targets: ["LeadCtl"]),
+        .executable(name: "lead-bench", targets: ["LeadBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -28,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         .systemLibrary(
@@ -119,6 +121,19 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             path: "Services/LeadCtl",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "LeadBench",
+            dependencies: [
+                "LeadService", "AMQP", "LeadCore", "LeadStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            path: "Services/Bench",
             swiftSettings: swiftSettings
         ),
         .testTarget(

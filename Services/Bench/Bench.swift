@@ -1,0 +1,184 @@
+import AMQP
+import Foundation
+import LeadCore
+import LeadService
+import LeadStore
+import Logging
+import PostgresNIO
+
+/// Runs every measurement in order on one stack, so ratios compare figures from the same machine state.
+struct Bench {
+    let configuration: ServiceConfiguration
+    let binDir: String
+    let logDir: String
+    let report: Report
+    let logger = Logger(label: "lead-bench")
+
+    static let ingestPort = 8090
+    static let adminPort = 8091
+    static let apiKey = "bench-key"
+
+    var serviceEnvironment: [String: String] {
+        [
+            "INGEST_PORT": "\(Self.ingestPort)", "ADMIN_PORT": "\(Self.adminPort)", "INGEST_API_KEYS": Self.apiKey,
+            "CONVERSION_METRICS_PORT": "9112", "ALERTS_METRICS_PORT": "9113", "LOG_LEVEL": "warning",
+        ]
+    }
+
+    func run(options: LeadBench) async throws {
+        let database = Database(configuration: configuration.database, logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await database.client.run() }
+            defer { group.cancelAll() }
+            try await database.checkReachable(within: .seconds(10), logger: logger)
+            try await Migrator(client: database.client, logger: logger).migrate()
+            try await runAll(options: options, database: database.client)
+        }
+        report.printTable()
+    }
+
+    private func start(_ binary: String, label: String, port: Int, extra: [String: String] = [:]) async throws -> BenchProcess {
+        let process = try BenchProcess(
+            name: label, binary: binary, binDir: binDir, logDir: logDir,
+            environment: serviceEnvironment.merging(extra) { $1 }, readyPort: port
+        )
+        try await process.waitReady()
+        return process
+    }
+
+    private func runAll(options: LeadBench, database: PostgresClient) async throws {
+        log("starting services")
+        let ingest = try await start("lead-ingest", label: "ingest", port: Self.ingestPort)
+        let admin = try await start("lead-admin", label: "admin", port: Self.adminPort)
+        let alerts = try await start("lead-alerts", label: "alerts", port: 9113)
+        var conversion = try await start("lead-conversion", label: "conversion", port: 9112)
+        var scorers = [try await start("lead-scorer", label: "scorer-0", port: 9111, extra: ["SCORER_METRICS_PORT": "9111"])]
+        var peakRSS: [String: Double] = [:]
+        func notePeak(_ process: BenchProcess, as name: String) { peakRSS[name] = max(peakRSS[name] ?? 0, process.peakRSS) }
+        let idle = ["ingest": ingest.currentRSS, "admin": admin.currentRSS, "alerts": alerts.currentRSS,
+                    "conversion": conversion.currentRSS, "scorer": scorers[0].currentRSS]
+        report.emit("rss.idle", idle.mapValues { $0 as Any }.merging(["unit": "MiB"]) { $1 },
+                    summary: idle.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value) MiB" }.joined(separator: ", "))
+
+        let broker = try await BrokerTools(configuration: configuration)
+        let sample = try Self.sampleEvent().encoded()
+
+        // Ceilings first, with the consumers of the stack running as they will during ingest.
+        log("broker ceiling")
+        let brokerCeiling = try await broker.publishCeiling(messages: options.brokerMessages, body: sample, queueType: configuration.queueType)
+        report.emit(
+            "ceiling.broker_publish",
+            ["msgs_per_s": rounded(brokerCeiling, 0), "messages": options.brokerMessages, "body_bytes": sample.count,
+             "queue_type": configuration.queueType.rawValue, "confirms": "pipelined"],
+            summary: "\(Int(brokerCeiling)) msg/s persistent, pipelined confirms, \(configuration.queueType.rawValue) queue, \(sample.count) B"
+        )
+        log("database ceiling")
+        let databaseCeiling = try await DatabaseCeiling(client: database, logger: logger).measure(rows: options.databaseRows)
+        report.emit(
+            "ceiling.database_insert",
+            ["rows_per_s": rounded(databaseCeiling, 0), "rows": options.databaseRows, "statement_rows": 100, "clients": 1],
+            summary: "\(Int(databaseCeiling)) rows/s, 100-row unnest INSERTs, 1 client"
+        )
+
+        // Ingest.
+        let wrk = Wrk(url: "http://127.0.0.1:\(Self.ingestPort)", apiKey: Self.apiKey, seconds: options.seconds)
+        log("ingest, single events")
+        let single = try await wrk.run(kind: .single, connections: 64)
+        report.emit(
+            "ingest.single",
+            ["req_per_s": rounded(single.requestsPerSecond, 0), "p50_ms": single.p50, "p99_ms": single.p99,
+             "non_2xx": single.errors, "connections": 64, "ratio_to_broker_ceiling": rounded(single.requestsPerSecond / brokerCeiling)],
+            summary: "\(Int(single.requestsPerSecond)) req/s, p50 \(single.p50) ms, p99 \(single.p99) ms, \(single.errors) non-2xx, \(rounded(single.requestsPerSecond / brokerCeiling, 2))× broker ceiling"
+        )
+        notePeak(ingest, as: "ingest")
+        log("ingest, batches of 100")
+        let batch = try await wrk.run(kind: .batch(100), connections: 16)
+        let eventsPerSecond = batch.requestsPerSecond * 100
+        report.emit(
+            "ingest.batch",
+            ["events_per_s": rounded(eventsPerSecond, 0), "req_per_s": rounded(batch.requestsPerSecond, 0), "events_per_request": 100,
+             "p50_ms": batch.p50, "p99_ms": batch.p99, "non_2xx": batch.errors, "connections": 16,
+             "ratio_to_broker_ceiling": rounded(eventsPerSecond / brokerCeiling)],
+            summary: "\(Int(eventsPerSecond)) events/s (\(Int(batch.requestsPerSecond)) req/s × 100), p99 \(batch.p99) ms, \(rounded(eventsPerSecond / brokerCeiling, 2))× broker ceiling"
+        )
+        notePeak(ingest, as: "ingest")
+
+        log("draining what ingest queued")
+        try await broker.waitUntilEmpty([LeadTopology.scorerQueue, LeadTopology.conversionQueue], timeout: .seconds(600))
+
+        // Scorer: a pre-filled queue, then 1 and 2 scorers.
+        await conversion.stop()
+        for scorer in scorers {
+            notePeak(scorer, as: "scorer")
+            await scorer.stop()
+        }
+        let scorerBench = ScorerBench(database: database, broker: broker, logger: logger)
+        for count in [1, 2] {
+            log("scorer x\(count): filling the queue with \(options.scorerEvents) events")
+            let baseline = try await scorerBench.fill(events: options.scorerEvents, tag: "bench\(count)-\(UUID().uuidString.prefix(6))")
+            let started = ContinuousClock.now
+            scorers = try await (0..<count).asyncMap { index in
+                try await start("lead-scorer", label: "scorer-\(count)-\(index)", port: 9121 + index, extra: ["SCORER_METRICS_PORT": "\(9121 + index)"])
+            }
+            let rate = try await scorerBench.measure(events: options.scorerEvents, baseline: baseline, since: started)
+            report.emit(
+                "scorer.x\(count)",
+                ["events_per_s": rounded(rate, 0), "events": options.scorerEvents, "scorers": count, "contact_share": 0.3,
+                 "ratio_to_database_ceiling": rounded(rate / databaseCeiling)],
+                summary: "\(Int(rate)) events/s with \(count) scorer(s), \(rounded(rate / databaseCeiling, 2))× database ceiling"
+            )
+            for scorer in scorers {
+                notePeak(scorer, as: "scorer")
+                await scorer.stop()
+            }
+            try await broker.purge(LeadTopology.conversionQueue)
+        }
+
+        // End to end, everything running.
+        scorers = [try await start("lead-scorer", label: "scorer-e2e", port: 9111, extra: ["SCORER_METRICS_PORT": "9111"])]
+        conversion = try await start("lead-conversion", label: "conversion-e2e", port: 9112)
+        log("end to end at \(options.e2eRate) events/s")
+        let e2e = try await EndToEnd(
+            ingestURL: "http://127.0.0.1:\(Self.ingestPort)", apiKey: Self.apiKey, database: database,
+            configuration: configuration, logger: logger
+        ).run(rate: options.e2eRate, seconds: options.seconds)
+        report.emit(
+            "e2e.lead",
+            ["rate_per_s": options.e2eRate, "leads": e2e.count, "missing": e2e.missing,
+             "row_p50_ms": e2e.rowP50, "row_p99_ms": e2e.rowP99, "bus_p50_ms": e2e.busP50, "bus_p99_ms": e2e.busP99],
+            summary: "202 → lead row p50 \(e2e.rowP50) ms p99 \(e2e.rowP99) ms; 202 → lead.scored on the bus p50 \(e2e.busP50) ms p99 \(e2e.busP99) ms (\(e2e.count) leads, \(e2e.missing) missing)"
+        )
+
+        notePeak(ingest, as: "ingest")
+        notePeak(admin, as: "admin")
+        notePeak(alerts, as: "alerts")
+        notePeak(conversion, as: "conversion")
+        for scorer in scorers { notePeak(scorer, as: "scorer") }
+        report.emit("rss.peak", peakRSS.mapValues { $0 as Any }.merging(["unit": "MiB"]) { $1 },
+                    summary: peakRSS.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value) MiB" }.joined(separator: ", "))
+
+        for process in [ingest, admin, alerts, conversion] + scorers { await process.stop() }
+        await broker.close()
+    }
+
+    static func sampleEvent() -> InteractionEvent {
+        InteractionEvent(
+            sessionID: "s-81f2a9c0", userID: 42, type: .faceAnalysis, sourcePage: "/face-analysis",
+            contact: .init(name: "Asha Rao", phone: "+91 98765 43210", email: "asha@example.com"),
+            consent: .init(marketing: true),
+            data: ["recommendations": .array([.object(["procedure": .string("Rhinoplasty")])]), "urgency": .string("immediate")]
+        )
+    }
+
+    private func log(_ message: String) {
+        FileHandle.standardError.write(Data("[bench] \(message)\n".utf8))
+    }
+}
+
+extension Sequence {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var results: [T] = []
+        for element in self { results.append(try await transform(element)) }
+        return results
+    }
+}

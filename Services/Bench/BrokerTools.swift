@@ -1,0 +1,79 @@
+import AMQP
+import Foundation
+import LeadService
+import Logging
+
+/// The benchmark's own broker connections: the raw publish ceiling, queue depths, purges.
+struct BrokerTools {
+    static let ceilingQueue = "bench.ceiling"
+    let publisher: AMQPConnection
+    let consumer: AMQPConnection
+
+    init(configuration: ServiceConfiguration) async throws {
+        let topology = LeadTopology.ingest(configuration.queueType).merging(
+            Topology(queues: [.init(name: Self.ceilingQueue, type: configuration.queueType)])
+        )
+        publisher = AMQPConnection(configuration: configuration.amqp, name: "bench-publisher", topology: topology, logger: Logger(label: "bench"))
+        consumer = AMQPConnection(configuration: configuration.amqp, name: "bench-consumer", topology: topology, logger: Logger(label: "bench"))
+        guard await publisher.waitUntilConnected(timeout: .seconds(10)), await consumer.waitUntilConnected(timeout: .seconds(10)) else {
+            throw BenchError("cannot connect to the broker at \(configuration.amqp)")
+        }
+    }
+
+    /// Persistent messages published with pipelined confirms (at most `window` unconfirmed) into a queue of
+    /// the same type the pipeline uses, while a consumer drains it. Messages per second.
+    func publishCeiling(messages: Int, body: Data, queueType: Topology.QueueType, window: Int = 1000) async throws -> Double {
+        try await purge(Self.ceilingQueue)
+        let deliveries = consumer.consume(queue: Self.ceilingQueue, prefetch: 1000)
+        let consumer = self.consumer
+        let drain = Task {
+            var drained = 0
+            while drained < messages, let batch = await deliveries.nextBatch(max: 1000) {
+                drained += batch.count
+                consumer.ack(batch.last!, multiple: true)
+            }
+        }
+        let publisher = self.publisher
+        let message = OutgoingMessage(exchange: "", routingKey: Self.ceilingQueue, body: body, messageID: nil)
+        let started = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<messages {
+                if index >= window { try await group.next() }
+                group.addTask { try await publisher.publish(message) }
+            }
+            try await group.waitForAll()
+        }
+        let elapsed = ContinuousClock.now - started
+        await drain.value
+        deliveries.interrupt()
+        return Double(messages) / elapsed.seconds
+    }
+
+    func messageCount(_ queue: String) async throws -> Int {
+        try await publisher.messageCount(queue: queue)
+    }
+
+    func purge(_ queue: String) async throws {
+        try await publisher.purge(queue: queue)
+    }
+
+    func waitUntilEmpty(_ queues: [String], timeout: Duration) async throws {
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        for queue in queues {
+            while try await messageCount(queue) > 0 {
+                guard ContinuousClock.now < deadline else { throw BenchError("\(queue) not drained within \(timeout)") }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+    }
+
+    func close() async {
+        await publisher.close()
+        await consumer.close()
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    var milliseconds: Double { seconds * 1000 }
+}

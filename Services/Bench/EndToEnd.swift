@@ -1,0 +1,120 @@
+import AMQP
+import AsyncHTTPClient
+import Foundation
+import Histogram
+import LeadCore
+import LeadService
+import Logging
+import NIOCore
+import NIOHTTP1
+import PostgresNIO
+import Synchronization
+
+/// Latency from lead-ingest's 202 to the lead row (its transaction time) and to `lead.scored` on the bus,
+/// for new people arriving at a steady rate.
+struct EndToEnd {
+    struct Result {
+        var count: Int
+        var missing: Int
+        var rowP50: Double
+        var rowP99: Double
+        var busP50: Double
+        var busP99: Double
+    }
+
+    let ingestURL: String
+    let apiKey: String
+    let database: PostgresClient
+    let configuration: ServiceConfiguration
+    let logger: Logger
+
+    func run(rate: Int, seconds: Int) async throws -> Result {
+        let tapQueue = "bench.tap.\(UUID().uuidString.prefix(6).lowercased())"
+        var topology = LeadTopology.exchanges
+        topology.queues.append(.init(name: tapQueue, type: .classic))
+        topology.bindings.append(.init(queue: tapQueue, exchange: LeadTopology.eventsExchange, routingKey: "lead.scored"))
+        let tap = AMQPConnection(configuration: configuration.amqp, name: "bench-tap", topology: topology, logger: logger)
+        guard await tap.waitUntilConnected(timeout: .seconds(10)) else { throw BenchError("tap cannot connect") }
+        let deliveries = tap.consume(queue: tapQueue, prefetch: 1000)
+        let arrivals = Stamps()
+        let tapTask = Task {
+            while let batch = await deliveries.nextBatch(max: 1000) {
+                let now = Date()
+                for delivery in batch {
+                    if let object = try? JSONSerialization.jsonObject(with: delivery.body) as? [String: Any],
+                        object["previous_score"] is NSNull, let eventID = object["event_id"] as? String
+                    {
+                        arrivals.values.withLock { $0[eventID] = now }
+                    }
+                }
+                tap.ack(batch.last!, multiple: true)
+            }
+        }
+
+        // Send: one new person per event, at a fixed rate.
+        let accepted = Stamps()
+        let total = rate * seconds
+        let interval = Duration.seconds(1) / rate
+        let started = ContinuousClock.now
+        let run = UUID().uuidString.prefix(8).lowercased()
+        await withTaskGroup(of: Void.self) { group in
+            for index in 0..<total {
+                let due = started.advanced(by: interval * index)
+                group.addTask {
+                    try? await Task.sleep(until: due)
+                    let eventID = UUID().uuidString.lowercased()
+                    let body = #"{"event_id":"\#(eventID)","session_id":"e2e-\#(run)-\#(index)","type":"face_analysis","contact":{"email":"e2e-\#(run)-\#(index)@bench.example.com"},"data":{"recommendations":[{"procedure":"Botox"}]}}"#
+                    var request = HTTPClientRequest(url: ingestURL + "/v1/interactions")
+                    request.method = .POST
+                    request.headers.add(name: "Content-Type", value: "application/json")
+                    request.headers.add(name: "Authorization", value: "Bearer \(apiKey)")
+                    request.body = .bytes(ByteBuffer(string: body))
+                    if let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(10)), response.status == .accepted {
+                        let now = Date()
+                        accepted.values.withLock { $0[eventID] = now }
+                    }
+                }
+            }
+        }
+        let sent = accepted.values.withLock { $0 }
+        let deadline = ContinuousClock.now.advanced(by: .seconds(60))
+        while arrivals.values.withLock({ $0.count }) < sent.count, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        deliveries.interrupt()
+        tapTask.cancel()
+        try? await tap.deleteQueue(tapQueue)
+        await tap.close()
+
+        // Lead rows: the transaction time of the lead's creation.
+        var rows: [String: Date] = [:]
+        let ids = sent.keys.compactMap { UUID(uuidString: $0) }
+        let query: PostgresQuery = """
+            SELECT ui.event_id, l.created_at FROM leads l JOIN user_interactions ui ON ui.id = l.interaction_id
+            WHERE ui.event_id = ANY(\(ids))
+            """
+        for try await (eventID, createdAt) in try await database.query(query, logger: logger).decode((UUID, Date).self) {
+            rows[eventID.uuidString.lowercased()] = createdAt
+        }
+
+        var row = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+        var bus = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+        let arrived = arrivals.values.withLock { $0 }
+        for (eventID, acceptedAt) in sent {
+            if let createdAt = rows[eventID] { row.record(UInt64(max(0, createdAt.timeIntervalSince(acceptedAt)) * 1_000_000)) }
+            if let busAt = arrived[eventID] { bus.record(UInt64(max(0, busAt.timeIntervalSince(acceptedAt)) * 1_000_000)) }
+        }
+        func ms(_ value: UInt64) -> Double { rounded(Double(value) / 1000, 2) }
+        return Result(
+            count: sent.count,
+            missing: sent.count - arrived.keys.filter { sent[$0] != nil }.count,
+            rowP50: ms(row.valueAtPercentile(50)), rowP99: ms(row.valueAtPercentile(99)),
+            busP50: ms(bus.valueAtPercentile(50)), busP99: ms(bus.valueAtPercentile(99))
+        )
+    }
+}
+
+/// Times keyed by event id, shared between the sending tasks and the tap.
+final class Stamps: Sendable {
+    let values = Mutex<[String: Date]>([:])
+}

@@ -1,0 +1,33 @@
+import ArgumentParser
+import Foundation
+import LeadService
+import LeadStore
+import Logging
+
+/// `make bench`: the pipeline's throughput, latency and memory, each next to the broker's and the
+/// database's own ceilings measured in the same run. One JSON object per line on stdout and in `--out`.
+@main
+struct LeadBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "lead-bench", abstract: "Benchmark the lead pipeline.")
+
+    @Option(help: "Where the service binaries are (a release build).") var binDir: String
+    @Option(help: "JSON lines output file.") var out = "bench/results/latest.jsonl"
+    @Option(help: "Seconds per wrk run.") var seconds = 10
+    @Option(help: "Events pre-filled for the scorer runs.") var scorerEvents = 50_000
+    @Option(help: "Messages for the broker ceiling.") var brokerMessages = 50_000
+    @Option(help: "Rows for the database ceiling.") var databaseRows = 100_000
+    @Option(help: "Events per second for the end-to-end latency run.") var e2eRate = 200
+    @Option(help: "Where logs of the started services go.") var logDir = ".run/bench/logs"
+
+    func run() async throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .warning
+            return handler
+        }
+        let configuration = try ServiceConfiguration()
+        let report = try Report(path: out)
+        let bench = Bench(configuration: configuration, binDir: binDir, logDir: logDir, report: report)
+        try await bench.run(options: self)
+    }
+}

@@ -1,0 +1,70 @@
+import AMQP
+import Foundation
+import LeadCore
+import LeadService
+import Logging
+import PostgresNIO
+
+/// Events per second from a pre-filled `scorer.interactions` to committed rows.
+struct ScorerBench {
+    let database: PostgresClient
+    let broker: BrokerTools
+    let logger: Logger
+
+    /// Publishes `events` interactions (30 % with contact, people returning across sessions) to `leads.interactions`;
+    /// returns the number of rows stored before.
+    func fill(events count: Int, tag: String) async throws -> Int {
+        let baseline = try await storedCount()
+        var random = SystemRandomNumberGenerator()
+        let qualifying: [InteractionType] = [.aiRecommendation, .faceAnalysis, .appointmentBooking, .packageInquiry, .consultation]
+        let anonymous: [InteractionType] = [.pageView, .search, .pageView, .communityEngagement, .costCalculator]
+        let publisher = broker.publisher
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<count {
+                if index >= 2000 { try await group.next() }
+                let person = Int.random(in: 0..<(count / 4), using: &random)
+                let withContact = Double.random(in: 0..<1, using: &random) < 0.3
+                let event = InteractionEvent(
+                    sessionID: "\(tag)-\(person)-\(Int.random(in: 0..<3, using: &random))",
+                    type: (withContact ? qualifying : anonymous).randomElement(using: &random)!,
+                    sourcePage: "/bench",
+                    contact: withContact ? .init(name: "Person \(person)", email: "p\(person)@\(tag).example.com") : nil,
+                    data: ["procedure": .string("Botox"), "budget_range": .string(Bool.random(using: &random) ? "high" : "low")]
+                )
+                let message = OutgoingMessage(
+                    exchange: LeadTopology.interactionsExchange, routingKey: event.routingKey,
+                    body: try event.encoded(), messageID: event.eventID.uuidString.lowercased()
+                )
+                group.addTask { try await publisher.publish(message) }
+            }
+            try await group.waitForAll()
+        }
+        return baseline
+    }
+
+    /// Polls the row count from the scorers' start until all `events` are committed; the rate counts from the
+    /// first committed row to the last, so process start-up is not in it.
+    func measure(events: Int, baseline: Int, since started: ContinuousClock.Instant) async throws -> Double {
+        let target = baseline + events
+        var firstRow: (ContinuousClock.Instant, Int)?
+        let deadline = started.advanced(by: .seconds(600))
+        while ContinuousClock.now < deadline {
+            let stored = try await storedCount()
+            if firstRow == nil, stored > baseline { firstRow = (ContinuousClock.now, stored) }
+            if stored >= target, let (time, count) = firstRow {
+                let elapsed = (ContinuousClock.now - time).seconds
+                return Double(target - count) / max(elapsed, 0.001)
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw BenchError("scorers did not commit \(events) events within 600 s")
+    }
+
+    private func storedCount() async throws -> Int {
+        for try await count in try await database.query("SELECT count(*) FROM user_interactions", logger: logger).decode(Int.self) {
+            return count
+        }
+        return 0
+    }
+
+}
