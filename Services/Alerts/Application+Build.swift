@@ -29,7 +29,7 @@ func buildAlertsApplication(
 struct AlertHandler: DeliveryHandler {
     func decode(_ delivery: Delivery) throws(PermanentFailure) -> JSONValue {
         do {
-            return try JSONDecoder().decode(JSONValue.self, from: delivery.body)
+            return try JSONParser.parse(delivery.body)
         } catch {
             throw PermanentFailure("not JSON: \(error)")
         }

@@ -24,16 +24,6 @@ struct InteractionsController: Sendable {
 
     // MARK: - Routes
 
-    struct Accepted: Encodable {
-        var eventID: String
-        var status = "accepted"
-        enum CodingKeys: String, CodingKey { case eventID = "event_id", status }
-
-        init(eventID: UUID) {
-            self.eventID = eventID.uuidString.lowercased()
-        }
-    }
-
     @Sendable func single(_ request: Request, context: BasicRequestContext) async throws -> Response {
         let json = try await readJSON(request, limit: Self.maxEventBytes)
         let event: InteractionEvent
@@ -49,7 +39,7 @@ struct InteractionsController: Sendable {
             throw Self.unavailable(error)
         }
         context.logger.debug("event accepted", metadata: ["event.id": "\(event.eventID)", "event.type": "\(event.type.rawValue)"])
-        return try .json(Accepted(eventID: event.eventID), status: .accepted)
+        return .json(.object(["event_id": .string(event.eventID.uuidString.lowercased()), "status": "accepted"]), status: .accepted)
     }
 
     struct BatchResult: Encodable {

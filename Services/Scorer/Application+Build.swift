@@ -21,7 +21,10 @@ func buildScorerApplication(
         prefetch: try env.int("SCORER_PREFETCH", default: 1000),
         maxBatch: try env.int("SCORER_BATCH", default: 500),
         makeHandler: { context in
-            ScoringHandler(rules: rules, store: InteractionStore(client: context.database.client))
+            ScoringHandler(
+                rules: rules,
+                store: InteractionStore(connection: DedicatedConnection(configuration: configuration.database, logger: context.logger))
+            )
         },
         extraServices: { context in
             [

@@ -18,6 +18,10 @@ struct ScoringHandler: DeliveryHandler {
         }
     }
 
+    func shutdown() async {
+        await store.close()
+    }
+
     func handle(_ events: [InteractionEvent], logger: Logger) async throws {
         let scorer = rules.scorer
         var seen = Set<UUIDKey>()

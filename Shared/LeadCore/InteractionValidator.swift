@@ -127,7 +127,7 @@ package struct InteractionValidator: Sendable {
     private func data(_ value: JSONValue?) throws(ValidationError) -> [String: JSONValue] {
         guard let value, !value.isNull else { return [:] }
         guard case .object(let object) = value else { throw .invalid("data", "data must be a JSON object") }
-        let size = (try? JSONEncoder().encode(value).count) ?? Int.max
+        let size = JSONWriter.data(value).count
         guard size <= Self.maxDataBytes else {
             throw .invalid("data", "data must be at most \(Self.maxDataBytes / 1024) KiB of JSON")
         }

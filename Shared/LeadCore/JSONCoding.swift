@@ -1,7 +1,8 @@
 import Foundation
 
-/// The project's JSON conventions: RFC 3339 dates (milliseconds on output, optional on input).
+/// The project's timestamp convention: RFC 3339, UTC, milliseconds on output; any RFC 3339 form on input.
 package enum JSONCoding {
+    /// For `Codable` API payloads: dates as `formatTimestamp` writes them.
     package static var encoder: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .custom { date, encoder in
@@ -25,16 +26,86 @@ package enum JSONCoding {
         return decoder
     }
 
-    /// Parses `2026-11-26T09:30:00Z`, with or without fractional seconds, with `Z` or an offset.
+    /// Parses `2026-11-26T09:30:00Z`, with or without fractional seconds, with `Z` or a `±hh:mm` offset.
     package static func parseTimestamp(_ text: String) -> Date? {
-        guard text.count >= 20, text.count <= 40 else { return nil }
-        if let date = try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) {
-            return date
+        var text = text
+        return text.withUTF8 { bytes -> Date? in
+            guard bytes.count >= 20, bytes.count <= 40 else { return nil }
+            func digits(_ start: Int, _ count: Int) -> Int? {
+                var value = 0
+                for index in start..<(start + count) {
+                    let byte = bytes[index]
+                    guard byte >= 0x30, byte <= 0x39 else { return nil }
+                    value = value * 10 + Int(byte - 0x30)
+                }
+                return value
+            }
+            guard let year = digits(0, 4), bytes[4] == UInt8(ascii: "-"), let month = digits(5, 2),
+                bytes[7] == UInt8(ascii: "-"), let day = digits(8, 2),
+                bytes[10] == UInt8(ascii: "T") || bytes[10] == UInt8(ascii: "t") || bytes[10] == UInt8(ascii: " "),
+                let hour = digits(11, 2), bytes[13] == UInt8(ascii: ":"), let minute = digits(14, 2),
+                bytes[16] == UInt8(ascii: ":"), let second = digits(17, 2)
+            else { return nil }
+            var index = 19
+            var fraction = 0.0
+            if bytes[index] == UInt8(ascii: ".") {
+                index += 1
+                var scale = 0.1
+                let start = index
+                while index < bytes.count, bytes[index] >= 0x30, bytes[index] <= 0x39 {
+                    fraction += Double(bytes[index] - 0x30) * scale
+                    scale /= 10
+                    index += 1
+                }
+                guard index > start, index - start <= 9 else { return nil }
+            }
+            guard index < bytes.count else { return nil }
+            var offsetSeconds = 0
+            switch bytes[index] {
+            case UInt8(ascii: "Z"), UInt8(ascii: "z"):
+                index += 1
+            case UInt8(ascii: "+"), UInt8(ascii: "-"):
+                guard index + 6 == bytes.count, let hours = digits(index + 1, 2), bytes[index + 3] == UInt8(ascii: ":"),
+                    let minutes = digits(index + 4, 2), hours < 24, minutes < 60
+                else { return nil }
+                offsetSeconds = (hours * 3600 + minutes * 60) * (bytes[index] == UInt8(ascii: "-") ? -1 : 1)
+                index += 6
+            default:
+                return nil
+            }
+            guard index == bytes.count, (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60,
+                second < 61
+            else { return nil }
+            var parts = tm()
+            parts.tm_year = Int32(year - 1900)
+            parts.tm_mon = Int32(month - 1)
+            parts.tm_mday = Int32(day)
+            parts.tm_hour = Int32(hour)
+            parts.tm_min = Int32(minute)
+            parts.tm_sec = Int32(min(second, 59))
+            let seconds = timegm(&parts)
+            // timegm normalizes impossible dates (February 30th): refuse them.
+            guard parts.tm_mday == Int32(day), parts.tm_mon == Int32(month - 1) else { return nil }
+            return Date(timeIntervalSince1970: Double(seconds - offsetSeconds) + fraction)
         }
-        return try? Date(text, strategy: Date.ISO8601FormatStyle())
     }
 
+    /// `2026-11-26T09:30:00.123Z`.
     package static func formatTimestamp(_ date: Date) -> String {
-        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        let interval = date.timeIntervalSince1970
+        var seconds = time_t(interval.rounded(.down))
+        var milliseconds = Int(((interval - Double(seconds)) * 1000).rounded())
+        if milliseconds == 1000 {
+            seconds += 1
+            milliseconds = 0
+        }
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func pad(_ value: Int32, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(milliseconds), 3))Z"
     }
 }

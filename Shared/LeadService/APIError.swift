@@ -56,20 +56,24 @@ package struct APIError: HTTPResponseError, Sendable {
     }
 }
 
-/// Compares secrets in time independent of where they differ.
+/// Compares secrets in time independent of where they differ (it depends only on `lhs`, the configured secret).
 package func constantTimeEquals(_ lhs: String, _ rhs: String) -> Bool {
-    let left = Array(lhs.utf8)
-    let right = Array(rhs.utf8)
-    var difference = UInt8(truncatingIfNeeded: left.count ^ right.count)
-    for index in 0..<max(left.count, right.count) {
-        let a = index < left.count ? left[index] : 0
-        let b = index < right.count ? right[index] : 0
-        difference |= a ^ b
-    }
+    var difference = UInt8(truncatingIfNeeded: lhs.utf8.count ^ rhs.utf8.count)
+    var right = rhs.utf8.makeIterator()
+    for byte in lhs.utf8 { difference |= byte ^ (right.next() ?? 0) }
     return difference == 0
 }
 
 extension Response {
+    /// A JSON response from a `JSONValue` (no Foundation coder on the hot path).
+    package static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+        Response(
+            status: status,
+            headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: JSONWriter.data(value)))
+        )
+    }
+
     /// A JSON response from an `Encodable` value.
     package static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
         let data = try JSONCoding.encoder.encode(value)

@@ -68,6 +68,7 @@ package struct BatchConsumer<Handler: DeliveryHandler>: Service, CustomStringCon
             }
             group.cancelAll()
         }
+        await handler.shutdown()
         logger.info("consumer stopped", metadata: ["queue": "\(queue)"])
     }
 

@@ -11,6 +11,13 @@ package protocol DeliveryHandler: Sendable {
     /// Handles a batch atomically (one transaction). Throwing fails the whole batch; the consumer then
     /// retries it, or splits it to find the message at fault.
     func handle(_ items: [Item], logger: Logger) async throws
+
+    /// Releases what the handler holds (its database connection) once the consumer has stopped.
+    func shutdown() async
+}
+
+extension DeliveryHandler {
+    package func shutdown() async {}
 }
 
 /// A message that cannot be processed, ever: bad JSON, an invalid event.

@@ -48,7 +48,9 @@ package struct OutboxRelay: Service, CustomStringConvertible {
                 do {
                     var count = batchSize
                     while count == batchSize, !Task.isShuttingDownGracefully {
-                        count = try await relayOnce()
+                        // A lease request made while the database was down can stay queued after it is back;
+                        // a deadline turns that into a retry instead of a relay that never moves again.
+                        count = try await withDeadline(.seconds(30)) { try await relayOnce() }
                     }
                     failuresInARow = 0
                 } catch {
@@ -61,6 +63,7 @@ package struct OutboxRelay: Service, CustomStringConvertible {
             }
             // Last pass so messages committed just before the shutdown go out now.
             _ = try? await relayOnce()
+            await store.close()
         } onGracefulShutdown: {
             signal.notify()
         }
@@ -70,8 +73,10 @@ package struct OutboxRelay: Service, CustomStringConvertible {
     func relayOnce() async throws -> Int {
         guard connection.isConnected else { throw AMQPError(.notConnected, "broker unavailable") }
         let connection = self.connection
+        let logger = self.logger
         let count = try await store.relay(limit: batchSize, logger: logger) { messages in
-            await withTaskGroup(of: Int64?.self) { group in
+            logger.debug("outbox relay publishing", metadata: ["messages": "\(messages.count)"])
+            return await withTaskGroup(of: Int64?.self) { group in
                 for message in messages {
                     group.addTask {
                         let outgoing = OutgoingMessage(
@@ -90,6 +95,7 @@ package struct OutboxRelay: Service, CustomStringConvertible {
                 }
                 var confirmed: [Int64] = []
                 for await id in group { if let id { confirmed.append(id) } }
+                logger.debug("outbox relay confirmed", metadata: ["confirmed": "\(confirmed.count)", "claimed": "\(messages.count)"])
                 return confirmed
             }
         }

@@ -92,7 +92,7 @@ package func buildWorkerApplication<Handler: DeliveryHandler>(
         AMQPConnectionService(context.publisherConnection),
         DatabaseStartup(database: context.database, gate: context.gate, logger: logger),
         OutboxRelay(
-            store: OutboxStore(client: context.database.client),
+            store: OutboxStore(connection: DedicatedConnection(configuration: configuration.database, timeout: .seconds(10), logger: logger)),
             connection: context.publisherConnection,
             signal: context.outboxSignal,
             gate: context.gate,

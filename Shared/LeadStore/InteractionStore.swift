@@ -16,7 +16,7 @@ package struct InteractionStore: Sendable {
     }
 
     /// One interaction with everything the scorer computed for it.
-    package struct ScoredInteraction: Sendable, Encodable {
+    package struct ScoredInteraction: Sendable {
         package var event: InteractionEvent
         package var score: Score
         package var lead: LeadCandidate
@@ -27,47 +27,36 @@ package struct InteractionStore: Sendable {
             self.lead = lead
         }
 
-        enum CodingKeys: String, CodingKey {
-            case eventID = "event_id", sessionID = "session_id", userID = "user_id", type
-            case sourcePage = "source_page", data, occurredAt = "occurred_at", receivedAt = "received_at"
-            case score, breakdown, canCreate = "can_create", source, procedureName = "procedure_name", message
-            case name, email, phone, emailNormalized = "email_normalized", phoneNormalized = "phone_normalized"
-        }
-
-        package func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(event.eventID, forKey: .eventID)
-            try container.encode(event.sessionID, forKey: .sessionID)
-            try container.encodeIfPresent(event.userID, forKey: .userID)
-            try container.encode(event.type, forKey: .type)
-            try container.encodeIfPresent(event.sourcePage, forKey: .sourcePage)
-            try container.encode(event.data, forKey: .data)
-            try container.encode(event.occurredAt, forKey: .occurredAt)
-            try container.encode(event.receivedAt, forKey: .receivedAt)
-            try container.encode(score.value, forKey: .score)
-            try container.encode(score.breakdown, forKey: .breakdown)
-            try container.encode(lead.canCreateLead, forKey: .canCreate)
-            try container.encodeIfPresent(lead.source, forKey: .source)
-            try container.encodeIfPresent(lead.procedureName, forKey: .procedureName)
-            try container.encodeIfPresent(lead.message, forKey: .message)
-            try container.encodeIfPresent(lead.name, forKey: .name)
-            try container.encodeIfPresent(lead.email, forKey: .email)
-            try container.encodeIfPresent(lead.phone, forKey: .phone)
-            try container.encodeIfPresent(lead.emailNormalized, forKey: .emailNormalized)
-            try container.encodeIfPresent(lead.phoneNormalized, forKey: .phoneNormalized)
+        /// The element `lead_process_events` reads (see 002_scorer_functions.sql).
+        var jsonValue: JSONValue {
+            guard case .object(var object) = event.jsonValue else { return .null }
+            object["contact"] = nil
+            object["consent"] = nil
+            object["score"] = .int(Int64(score.value))
+            object["breakdown"] = .array(score.breakdown.map { .object(["rule": .string($0.rule), "points": .int(Int64($0.points))]) })
+            object["can_create"] = .bool(lead.canCreateLead)
+            object["source"] = JSONValue(lead.source)
+            object["procedure_name"] = JSONValue(lead.procedureName)
+            object["message"] = JSONValue(lead.message)
+            object["name"] = JSONValue(lead.name)
+            object["email"] = JSONValue(lead.email)
+            object["phone"] = JSONValue(lead.phone)
+            object["email_normalized"] = JSONValue(lead.emailNormalized)
+            object["phone_normalized"] = JSONValue(lead.phoneNormalized)
+            return .object(object)
         }
     }
 
-    let client: PostgresClient
+    let connection: DedicatedConnection
 
-    package init(client: PostgresClient) {
-        self.client = client
+    package init(connection: DedicatedConnection) {
+        self.connection = connection
     }
 
     /// Writes the batch in one transaction: interactions (idempotent on `event_id`), leads, ledger, outbox.
     package func process(_ batch: [ScoredInteraction], logger: Logger) async throws -> BatchResult {
-        let json = String(decoding: try JSONCoding.encoder.encode(batch), as: UTF8.self)
-        return try await client.withTransaction(logger: logger) { connection in
+        let json = JSONWriter.string(.array(batch.map(\.jsonValue)))
+        return try await connection.withTransaction(logger: logger) { connection in
             let rows = try await connection.query(
                 "SELECT inserted, duplicates, leads_created, leads_updated FROM lead_process_events(\(json)::jsonb)",
                 logger: logger
@@ -81,5 +70,9 @@ package struct InteractionStore: Sendable {
             }
             return result
         }
+    }
+
+    package func close() async {
+        await connection.close()
     }
 }

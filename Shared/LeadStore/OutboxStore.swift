@@ -15,19 +15,19 @@ package struct OutboxMessage: Sendable {
 /// publish them, and deletes the ones it published, all in one transaction: a crash before the commit
 /// leaves them to be published again under the same `message_id`.
 package struct OutboxStore: Sendable {
-    let client: PostgresClient
+    let connection: DedicatedConnection
 
-    package init(client: PostgresClient) {
-        self.client = client
+    package init(connection: DedicatedConnection) {
+        self.connection = connection
     }
 
     /// Returns how many messages were published.
     package func relay(
         limit: Int,
         logger: Logger,
-        publish: @Sendable ([OutboxMessage]) async -> [Int64]
+        publish: @escaping @Sendable ([OutboxMessage]) async -> [Int64]
     ) async throws -> Int {
-        try await client.withTransaction(logger: logger) { connection in
+        try await self.connection.withTransaction(logger: logger) { connection in
             let rows = try await connection.query(
                 """
                 SELECT id, message_id, exchange, routing_key, body::text FROM outbox
@@ -50,5 +50,9 @@ package struct OutboxStore: Sendable {
             }
             return published.count
         }
+    }
+
+    package func close() async {
+        await connection.close()
     }
 }

@@ -112,9 +112,9 @@ import Testing
         let event = try validate(
             #"{"session_id": "s", "type": "cost_calculator", "occurred_at": "2026-11-26T09:30:00.250+05:30", "data": {"get_quote": true, "n": 3, "f": 1.5}}"#
         )
-        let decoded = try InteractionEvent.decode(try event.encoded())
+        let decoded = try InteractionEvent.decode(event.encoded())
         #expect(decoded == event)
-        let text = String(decoding: try event.encoded(), as: UTF8.self)
+        let text = String(decoding: event.encoded(), as: UTF8.self)
         #expect(text.contains(event.eventID.uuidString.lowercased()))
     }
 }

@@ -97,6 +97,11 @@ struct SyntheticStream {
     init(tag: String, people: Int, events count: Int, contactShare: Double = 0.3, seed: UInt64 = 42) {
         self.tag = tag
         var random = SeededGenerator(seed: seed)
+        // Phones unique to this stream, so leads left by an earlier run never match.
+        var system = SystemRandomNumberGenerator()
+        let area = Int.random(in: 200...999, using: &system)
+        var block = Int.random(in: 1000...9999, using: &system)
+        while Set(String(block)).count == 1 { block = Int.random(in: 1000...9999, using: &system) }
         let qualifying: [InteractionType] = [.aiRecommendation, .faceAnalysis, .appointmentBooking, .packageInquiry, .consultation, .costCalculator]
         let anonymous: [InteractionType] = [.pageView, .search, .communityEngagement, .registration]
         for index in 0..<count {
@@ -109,7 +114,7 @@ struct SyntheticStream {
             if type == .costCalculator { data["get_quote"] = .bool(Bool.random(using: &random)) }
             let email = "p\(person)@\(tag).example.com"
             let contact = withContact
-                ? InteractionEvent.Contact(name: "Person \(person)", phone: "+1 555 \(String(format: "%07d", 1_000_000 + person * 7))", email: email)
+                ? InteractionEvent.Contact(name: "Person \(person)", phone: "+1 \(area) \(block) \(String(format: "%03d", person))", email: email)
                 : nil
             let event = InteractionEvent(sessionID: session, type: type, occurredAt: Date().addingTimeInterval(Double(index) / 1000), contact: contact, data: data)
             events.append(event)
