@@ -61,9 +61,16 @@ struct Bench {
                     summary: idle.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value) MiB" }.joined(separator: ", "))
 
         let broker = try await BrokerTools(configuration: configuration)
-        let sample = try Self.sampleEvent().encoded()
+        let sample = Self.sampleEvent().encoded()
 
-        // Ceilings first, with the consumers of the stack running as they will during ingest.
+        // Ingest and its ceiling are measured alike: published to `leads.interactions` (two quorum queues bound),
+        // both queues drained by plain consumers, the workers stopped so they do not compete for the 2 cores.
+        await conversion.stop()
+        for scorer in scorers {
+            notePeak(scorer, as: "scorer")
+            await scorer.stop()
+        }
+        let drains = try await broker.drain([LeadTopology.scorerQueue, LeadTopology.conversionQueue])
         log("broker ceiling")
         let brokerCeiling = try await broker.publishCeiling(messages: options.brokerMessages, body: sample, queueType: configuration.queueType)
         report.emit(
@@ -103,15 +110,10 @@ struct Bench {
         )
         notePeak(ingest, as: "ingest")
 
-        log("draining what ingest queued")
-        try await broker.waitUntilEmpty([LeadTopology.scorerQueue, LeadTopology.conversionQueue], timeout: .seconds(600))
+        try await broker.waitUntilEmpty([LeadTopology.scorerQueue, LeadTopology.conversionQueue], timeout: .seconds(120))
+        await drains.stop()
 
         // Scorer: a pre-filled queue, then 1 and 2 scorers.
-        await conversion.stop()
-        for scorer in scorers {
-            notePeak(scorer, as: "scorer")
-            await scorer.stop()
-        }
         let scorerBench = ScorerBench(database: database, broker: broker, logger: logger)
         for count in [1, 2] {
             log("scorer x\(count): filling the queue with \(options.scorerEvents) events")

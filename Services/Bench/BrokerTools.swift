@@ -8,8 +8,10 @@ struct BrokerTools {
     static let ceilingQueue = "bench.ceiling"
     let publisher: AMQPConnection
     let consumer: AMQPConnection
+    let configuration: ServiceConfiguration
 
     init(configuration: ServiceConfiguration) async throws {
+        self.configuration = configuration
         let topology = LeadTopology.ingest(configuration.queueType).merging(
             Topology(queues: [.init(name: Self.ceilingQueue, type: configuration.queueType)])
         )
@@ -20,21 +22,14 @@ struct BrokerTools {
         }
     }
 
-    /// Persistent messages published with pipelined confirms (at most `window` unconfirmed) into a queue of
-    /// the same type the pipeline uses, while a consumer drains it. Messages per second.
+    /// Persistent messages published with pipelined confirms (at most `window` unconfirmed) exactly where
+    /// lead-ingest publishes (`leads.interactions`, routed to the scorer's and the conversion's queues), while
+    /// `drain` consumers empty those queues. Messages per second.
     func publishCeiling(messages: Int, body: Data, queueType: Topology.QueueType, window: Int = 1000) async throws -> Double {
-        try await purge(Self.ceilingQueue)
-        let deliveries = consumer.consume(queue: Self.ceilingQueue, prefetch: 1000)
-        let consumer = self.consumer
-        let drain = Task {
-            var drained = 0
-            while drained < messages, let batch = await deliveries.nextBatch(max: 1000) {
-                drained += batch.count
-                consumer.ack(batch.last!, multiple: true)
-            }
-        }
         let publisher = self.publisher
-        let message = OutgoingMessage(exchange: "", routingKey: Self.ceilingQueue, body: body, messageID: nil)
+        let message = OutgoingMessage(
+            exchange: LeadTopology.interactionsExchange, routingKey: "interaction.face_analysis", body: body, messageID: nil
+        )
         let started = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<messages {
@@ -44,9 +39,35 @@ struct BrokerTools {
             try await group.waitForAll()
         }
         let elapsed = ContinuousClock.now - started
-        await drain.value
-        deliveries.interrupt()
         return Double(messages) / elapsed.seconds
+    }
+
+    /// Plain consumers that acknowledge everything arriving on `queues`, each on its own connection, until stopped.
+    func drain(_ queues: [String]) async throws -> Drains {
+        var connections: [AMQPConnection] = []
+        var tasks: [Task<Void, Never>] = []
+        for queue in queues {
+            let connection = AMQPConnection(configuration: configuration.amqp, name: "bench-drain", logger: Logger(label: "bench"))
+            guard await connection.waitUntilConnected(timeout: .seconds(10)) else { throw BenchError("drain cannot connect") }
+            let deliveries = connection.consume(queue: queue, prefetch: 1000)
+            connections.append(connection)
+            tasks.append(Task {
+                while let batch = await deliveries.nextBatch(max: 1000) {
+                    connection.ack(batch.last!, multiple: true)
+                }
+            })
+        }
+        return Drains(connections: connections, tasks: tasks)
+    }
+
+    struct Drains {
+        let connections: [AMQPConnection]
+        let tasks: [Task<Void, Never>]
+
+        func stop() async {
+            for connection in connections { await connection.close() }
+            for task in tasks { await task.value }
+        }
     }
 
     func messageCount(_ queue: String) async throws -> Int {

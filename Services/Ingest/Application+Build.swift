@@ -39,6 +39,7 @@ func buildIngestApplication(
 
     var services: [any Service] = [database.client]
     services += connections.map { AMQPConnectionService($0) }
+    services.append(BrokerGauges(connections))
     services.append(DatabaseStartup(database: database, gate: StartGate(), fatal: false, logger: logger))
     return Application(
         router: router,

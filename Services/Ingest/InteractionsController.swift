@@ -117,7 +117,7 @@ struct InteractionsController: Sendable {
     private func readJSON(_ request: Request, limit: Int) async throws -> JSONValue {
         guard isAuthorized(request) else { throw APIError.unauthorized }
         guard let contentType = request.headers[.contentType],
-            contentType.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() == "application/json"
+            contentType.split(separator: ";").first?.trimmed.lowercased() == "application/json"
         else {
             throw APIError(.unsupportedMediaType, code: "unsupported_media_type", "the body must be application/json")
         }
@@ -143,7 +143,7 @@ struct InteractionsController: Sendable {
         var presented: String?
         if let authorization = request.headers[.authorization] {
             let parts = authorization.split(separator: " ", maxSplits: 1)
-            if parts.count == 2, parts[0].lowercased() == "bearer" { presented = String(parts[1]).trimmingCharacters(in: .whitespaces) }
+            if parts.count == 2, parts[0].lowercased() == "bearer" { presented = parts[1].trimmed }
         }
         if presented == nil, let key = request.headers[HTTPField.Name("X-API-Key")!] { presented = key }
         guard let presented, !presented.isEmpty else { return false }

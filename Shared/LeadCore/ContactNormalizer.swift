@@ -14,7 +14,7 @@ package enum ContactNormalizer {
     /// Trimmed and lower-cased, or nil for a placeholder.
     package static func email(_ raw: String?) -> String? {
         guard let raw else { return nil }
-        let email = raw.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        let email = raw.trimmed.lowercased()
         guard !email.isEmpty, !placeholderWords.contains(email), !placeholderEmails.contains(email),
             looksLikeEmail(email)
         else { return nil }
@@ -33,7 +33,7 @@ package enum ContactNormalizer {
 
     /// `+` and 7 to 15 digits once spaces, dashes, dots and brackets are removed; nil otherwise.
     package static func phoneDigits(_ raw: String) -> String? {
-        var text = Substring(raw.trimmingCharacters(in: .whitespacesAndNewlines))
+        var text = Substring(raw.trimmed)
         var result = ""
         if text.first == "+" {
             result = "+"

@@ -136,7 +136,7 @@ package struct InteractionValidator: Sendable {
 
     private func blankIsNil(_ text: String?) -> String? {
         guard let text else { return nil }
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = text.trimmed
         return trimmed.isEmpty ? nil : trimmed
     }
 }

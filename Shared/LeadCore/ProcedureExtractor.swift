@@ -33,7 +33,7 @@ package enum ProcedureExtractor {
     }
 
     static func nonEmpty(_ value: JSONValue?) -> String? {
-        guard let text = value?.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty else {
+        guard let text = value?.stringValue?.trimmed, !text.isEmpty else {
             return nil
         }
         return text

@@ -91,6 +91,7 @@ package func buildWorkerApplication<Handler: DeliveryHandler>(
         AMQPConnectionService(context.consumerConnection),
         AMQPConnectionService(context.publisherConnection),
         DatabaseStartup(database: context.database, gate: context.gate, logger: logger),
+        BrokerGauges([context.consumerConnection, context.publisherConnection]),
         OutboxRelay(
             store: OutboxStore(connection: DedicatedConnection(configuration: configuration.database, timeout: .seconds(10), logger: logger)),
             connection: context.publisherConnection,
