@@ -33,6 +33,7 @@ func buildAdminApplication(
     }
     let api = router.group("v1").add(middleware: BearerTokenMiddleware(token: configuration.adminToken))
     LeadsController(client: database.client).addRoutes(to: api)
+    SessionsController(client: database.client).addRoutes(to: api)
 
     return Application(
         router: router,

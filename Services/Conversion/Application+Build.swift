@@ -1,16 +1,22 @@
 import AMQP
+import Foundation
 import Hummingbird
 import LeadCore
 import LeadService
+import LeadStore
 import Logging
 import Prometheus
 
-/// lead-conversion: tracks sessions from `conversion.interactions` and decides when to prompt.
+/// lead-conversion: tracks sessions from `conversion.interactions`, decides when to prompt for contact
+/// details, publishes `conversion.prompt` through the outbox.
 func buildConversionApplication(
     configuration: ServiceConfiguration,
     registry: PrometheusCollectorRegistry
 ) throws -> some ApplicationProtocol {
     let env = EnvironmentReader()
+    let policy = try PromptPolicy(environment: env)
+    let window = Duration.seconds(try env.int("CONVERSION_WINDOW_HOURS", default: 24) * 3600)
+    let rules = RulesCache()
     return buildWorkerApplication(
         name: "lead-conversion",
         configuration: configuration,
@@ -20,19 +26,31 @@ func buildConversionApplication(
         queue: LeadTopology.conversionQueue,
         prefetch: try env.int("CONVERSION_PREFETCH", default: 1000),
         maxBatch: try env.int("CONVERSION_BATCH", default: 500),
-        makeHandler: { _ in SessionHandler() }
+        makeHandler: { context in
+            SessionHandler(
+                policy: policy,
+                rules: rules,
+                connection: DedicatedConnection(configuration: configuration.database, logger: context.logger)
+            )
+        },
+        extraServices: { context in
+            [
+                RulesRefresher(cache: rules, store: ScoringRulesStore(client: context.database.client), gate: context.gate, logger: context.logger),
+                PromptExpiry(client: context.database.client, window: window, gate: context.gate, logger: context.logger),
+            ]
+        }
     )
 }
 
-/// Placeholder until progressive profiling lands: validates and acknowledges interactions.
-struct SessionHandler: DeliveryHandler {
-    func decode(_ delivery: Delivery) throws(PermanentFailure) -> InteractionEvent {
-        do {
-            return try InteractionEvent.decode(delivery.body)
-        } catch {
-            throw PermanentFailure("not an interaction event: \(error)")
-        }
+extension PromptPolicy {
+    /// The contract's rules, each overridable: `PROMPT_THRESHOLD`, `PROMPT_THRESHOLD_B`, `PROMPT_COOLDOWN_MINUTES`,
+    /// `PROMPT_MAX`, `PROMPT_SUPPRESS_HOURS`.
+    init(environment env: EnvironmentReader) throws {
+        self.init()
+        threshold = try env.int("PROMPT_THRESHOLD", default: threshold)
+        thresholdVariantB = try env.int("PROMPT_THRESHOLD_B", default: thresholdVariantB)
+        cooldown = TimeInterval(try env.int("PROMPT_COOLDOWN_MINUTES", default: Int(cooldown / 60)) * 60)
+        maxPrompts = try env.int("PROMPT_MAX", default: maxPrompts)
+        suppression = TimeInterval(try env.int("PROMPT_SUPPRESS_HOURS", default: Int(suppression / 3600)) * 3600)
     }
-
-    func handle(_ events: [InteractionEvent], logger: Logger) async throws {}
 }

@@ -71,6 +71,7 @@ extension PackageResources {
         ("001_core.sql", _01_core_sql),
         ("002_scorer_functions.sql", _02_scorer_functions_sql),
         ("003_scorer_set_based_insert.sql", _03_scorer_set_based_insert_sql),
+        ("004_conversion.sql", _04_conversion_sql),
     ]
 
     /// Every embedded `NNN_name.sql`, sorted by number.

@@ -1,17 +1,18 @@
 import LeadCore
-import LeadService
 import LeadStore
 import Logging
 import ServiceLifecycle
 import Synchronization
 
 /// The scoring rules in effect, refreshed from `lead_scoring_rules` by `RulesRefresher`.
-final class RulesCache: Sendable {
+package final class RulesCache: Sendable {
     private let current = Mutex(InteractionScorer(rules: .defaults))
 
-    var scorer: InteractionScorer { current.withLock { $0 } }
+    package init() {}
 
-    func update(_ rules: ScoringRules) -> Bool {
+    package var scorer: InteractionScorer { current.withLock { $0 } }
+
+    package func update(_ rules: ScoringRules) -> Bool {
         current.withLock { scorer in
             guard scorer.rules != rules else { return false }
             scorer.rules = rules
@@ -21,16 +22,24 @@ final class RulesCache: Sendable {
 }
 
 /// Re-reads the rules table every `interval` (30 s: a change applies within a minute, no restart).
-struct RulesRefresher: Service, CustomStringConvertible {
+package struct RulesRefresher: Service, CustomStringConvertible {
     let cache: RulesCache
     let store: ScoringRulesStore
     let gate: StartGate
-    var interval: Duration = .seconds(30)
+    let interval: Duration
     let logger: Logger
 
-    var description: String { "RulesRefresher" }
+    package init(cache: RulesCache, store: ScoringRulesStore, gate: StartGate, interval: Duration = .seconds(30), logger: Logger) {
+        self.cache = cache
+        self.store = store
+        self.gate = gate
+        self.interval = interval
+        self.logger = logger
+    }
 
-    func run() async throws {
+    package var description: String { "RulesRefresher" }
+
+    package func run() async throws {
         guard await gate.wait() else { return }
         while !Task.isShuttingDownGracefully {
             do {
