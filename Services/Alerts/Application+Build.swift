@@ -3,15 +3,31 @@ import Foundation
 import Hummingbird
 import LeadCore
 import LeadService
+import LeadStore
 import Logging
 import Prometheus
 
-/// lead-alerts: turns `lead.scored` and `conversion.prompt` into alerts.
+/// lead-alerts: `lead.scored` and `conversion.prompt` become alerts (stored once, published through the outbox)
+/// and signed webhooks (retried from the database, one worker per endpoint).
 func buildAlertsApplication(
     configuration: ServiceConfiguration,
     registry: PrometheusCollectorRegistry
 ) throws -> some ApplicationProtocol {
     let env = EnvironmentReader()
+    let rules = AlertRules(
+        highScoreThreshold: configuration.highScoreThreshold,
+        opportunityThreshold: try env.int("OPPORTUNITY_THRESHOLD", default: 85)
+    )
+    let schedule = RetrySchedule(
+        base: .milliseconds(try env.int("WEBHOOK_RETRY_BASE_MS", default: 5000)),
+        cap: .seconds(try env.int("WEBHOOK_RETRY_CAP_SECONDS", default: 3600)),
+        giveUpAfter: .seconds(try env.int("WEBHOOK_RETRY_HOURS", default: 24) * 3600)
+    )
+    let signer = try configuration.webhookSecret.map { try WebhookSigner(secret: $0) }
+    if !configuration.webhookURLs.isEmpty, signer == nil {
+        throw ConfigurationError("ALERT_WEBHOOK_URLS is set but ALERT_WEBHOOK_SECRET is empty: webhooks must be signed")
+    }
+    let deliveriesSignal = WakeSignal()
     return buildWorkerApplication(
         name: "lead-alerts",
         configuration: configuration,
@@ -21,19 +37,22 @@ func buildAlertsApplication(
         queue: LeadTopology.alertsQueue,
         prefetch: try env.int("ALERTS_PREFETCH", default: 500),
         maxBatch: try env.int("ALERTS_BATCH", default: 200),
-        makeHandler: { _ in AlertHandler() }
-    )
-}
-
-/// Placeholder until alerts land: checks each message is JSON and acknowledges it.
-struct AlertHandler: DeliveryHandler {
-    func decode(_ delivery: Delivery) throws(PermanentFailure) -> JSONValue {
-        do {
-            return try JSONParser.parse(delivery.body)
-        } catch {
-            throw PermanentFailure("not JSON: \(error)")
+        makeHandler: { context in
+            AlertHandler(
+                rules: rules,
+                webhookURLs: configuration.webhookURLs,
+                connection: DedicatedConnection(configuration: configuration.database, logger: context.logger),
+                deliveriesSignal: deliveriesSignal
+            )
+        },
+        extraServices: { context in
+            guard let signer, !configuration.webhookURLs.isEmpty else { return [] }
+            return [
+                WebhookDeliverer(
+                    urls: configuration.webhookURLs, signer: signer, schedule: schedule, client: context.database.client,
+                    signal: deliveriesSignal, gate: context.gate, logger: context.logger
+                )
+            ]
         }
-    }
-
-    func handle(_ messages: [JSONValue], logger: Logger) async throws {}
+    )
 }

@@ -72,6 +72,7 @@ extension PackageResources {
         ("002_scorer_functions.sql", _02_scorer_functions_sql),
         ("003_scorer_set_based_insert.sql", _03_scorer_set_based_insert_sql),
         ("004_conversion.sql", _04_conversion_sql),
+        ("005_alerts.sql", _05_alerts_sql),
     ]
 
     /// Every embedded `NNN_name.sql`, sorted by number.

@@ -1,0 +1,214 @@
+import Foundation
+import LeadCore
+import Logging
+import PostgresNIO
+
+/// Alerts and their webhook deliveries.
+package enum AlertStore {
+    /// Stores the alerts not seen before (by dedupe key), their `alert.*` messages in the outbox, and one pending
+    /// delivery per enabled webhook URL. Returns the alerts that are new.
+    package static func record(
+        _ alerts: [Alert],
+        webhookURLs: [String],
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> [Alert] {
+        guard !alerts.isEmpty else { return [] }
+        let rows: [JSONValue] = alerts.map { alert in
+            .object([
+                "id": .string(alert.id.uuidString), "kind": .string(alert.kind.rawValue), "dedupe_key": .string(alert.dedupeKey),
+                "lead_id": alert.leadID.map { .int($0) } ?? .null, "session_id": JSONValue(alert.sessionID),
+                "payload": alert.payload,
+            ])
+        }
+        var inserted = Set<UUID>()
+        let result = try await connection.query(
+            """
+            INSERT INTO alerts (id, kind, dedupe_key, lead_id, session_id, payload)
+            SELECT id, kind, dedupe_key, lead_id, session_id, payload
+            FROM jsonb_to_recordset(\(JSONWriter.string(.array(rows)))::jsonb)
+                 AS x(id UUID, kind TEXT, dedupe_key TEXT, lead_id BIGINT, session_id TEXT, payload JSONB)
+            ON CONFLICT (dedupe_key) DO NOTHING
+            RETURNING id
+            """,
+            logger: logger
+        )
+        for try await id in result.decode(UUID.self) { inserted.insert(id) }
+        let fresh = alerts.filter { inserted.contains($0.id) }
+        guard !fresh.isEmpty else { return [] }
+        let ids = fresh.map(\.id)
+        try await connection.query(
+            """
+            INSERT INTO outbox (exchange, routing_key, body)
+            SELECT 'leads.events', 'alert.' || kind, payload FROM alerts WHERE id = ANY(\(ids)) ORDER BY created_at
+            """,
+            logger: logger
+        )
+        if !webhookURLs.isEmpty {
+            try await connection.query(
+                """
+                INSERT INTO webhook_deliveries (alert_id, url, payload)
+                SELECT a.id, u.url, a.payload
+                FROM alerts a CROSS JOIN unnest(\(webhookURLs)::text[]) AS u(url)
+                WHERE a.id = ANY(\(ids))
+                  AND NOT EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.url = u.url AND e.disabled_at IS NOT NULL)
+                ON CONFLICT (alert_id, url) DO NOTHING
+                """,
+                logger: logger
+            )
+        }
+        return fresh
+    }
+
+    package struct Delivery: Sendable {
+        package var id: Int64
+        package var alertID: UUID
+        package var url: String
+        package var payload: String
+        package var attempts: Int
+        /// Retries give up `giveUpAfter` after this.
+        package var retrySince: Date
+    }
+
+    /// Takes up to `limit` due deliveries for `url` and leases them for `lease` (a crash hands them back then).
+    package static func claimDue(url: String, limit: Int, lease: Duration, client: PostgresClient, logger: Logger) async throws -> [Delivery] {
+        let seconds = Double(lease.components.seconds)
+        let rows = try await client.query(
+            """
+            UPDATE webhook_deliveries d SET next_attempt_at = now() + make_interval(secs => \(seconds))
+            WHERE d.id IN (
+                SELECT id FROM webhook_deliveries
+                WHERE url = \(url) AND status = 'pending' AND next_attempt_at <= now()
+                ORDER BY next_attempt_at LIMIT \(limit) FOR UPDATE SKIP LOCKED)
+            RETURNING d.id, d.alert_id, d.url, d.payload::text, d.attempts, d.retry_since
+            """,
+            logger: logger
+        )
+        var deliveries: [Delivery] = []
+        for try await (id, alertID, url, payload, attempts, createdAt) in rows.decode((Int64, UUID, String, String, Int, Date).self) {
+            deliveries.append(Delivery(id: id, alertID: alertID, url: url, payload: payload, attempts: attempts, retrySince: createdAt))
+        }
+        return deliveries
+    }
+
+    package enum AttemptOutcome: Sendable {
+        case delivered
+        /// Retry at `next`; `giveUp` marks it failed instead.
+        case retry(next: Date, giveUp: Bool)
+        /// 410 Gone: the endpoint asked to be forgotten.
+        case gone
+    }
+
+    /// Records one attempt and what follows from it.
+    package static func recordAttempt(
+        _ delivery: Delivery,
+        statusCode: Int?,
+        latency: Duration,
+        error: String?,
+        outcome: AttemptOutcome,
+        client: PostgresClient,
+        logger: Logger
+    ) async throws {
+        let milliseconds = Double(latency.components.seconds) * 1000 + Double(latency.components.attoseconds) / 1e15
+        try await client.withTransaction(logger: logger) { connection in
+            try await connection.query(
+                """
+                INSERT INTO webhook_attempts (delivery_id, status_code, latency_ms, error)
+                VALUES (\(delivery.id), \(statusCode), \(milliseconds), \(error))
+                """,
+                logger: logger
+            )
+            switch outcome {
+            case .delivered:
+                try await connection.query(
+                    """
+                    UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, last_status = \(statusCode),
+                        last_error = NULL, delivered_at = now() WHERE id = \(delivery.id)
+                    """,
+                    logger: logger
+                )
+            case .retry(let next, let giveUp):
+                try await connection.query(
+                    """
+                    UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = \(statusCode), last_error = \(error),
+                        next_attempt_at = \(next), status = CASE WHEN \(giveUp) THEN 'failed' ELSE 'pending' END
+                    WHERE id = \(delivery.id)
+                    """,
+                    logger: logger
+                )
+            case .gone:
+                try await connection.query(
+                    """
+                    INSERT INTO webhook_endpoints (url, disabled_at, disabled_reason) VALUES (\(delivery.url), now(), '410 Gone')
+                    ON CONFLICT (url) DO UPDATE SET disabled_at = now(), disabled_reason = '410 Gone'
+                    """,
+                    logger: logger
+                )
+                try await connection.query(
+                    """
+                    UPDATE webhook_deliveries SET status = 'disabled', attempts = attempts + CASE WHEN id = \(delivery.id) THEN 1 ELSE 0 END,
+                        last_status = CASE WHEN id = \(delivery.id) THEN 410 ELSE last_status END
+                    WHERE url = \(delivery.url) AND status = 'pending'
+                    """,
+                    logger: logger
+                )
+            }
+        }
+    }
+
+    package static func isDisabled(url: String, client: PostgresClient, logger: Logger) async throws -> Bool {
+        let rows = try await client.query(
+            "SELECT 1 FROM webhook_endpoints WHERE url = \(url) AND disabled_at IS NOT NULL",
+            logger: logger
+        )
+        for try await _ in rows.decode(Int.self) { return true }
+        return false
+    }
+
+    package struct DeliveryRow: Sendable {
+        package var id: Int64
+        package var status: String
+        package var attempts: Int
+        package var url: String
+        package var lastStatus: Int?
+        package var lastError: String?
+        package var nextAttemptAt: Date
+        package var createdAt: Date
+        package var kind: String
+    }
+
+    package static func list(status: String?, limit: Int, client: PostgresClient, logger: Logger) async throws -> [DeliveryRow] {
+        let rows = try await client.query(
+            """
+            SELECT d.id, d.status, d.attempts, d.url, d.last_status, d.last_error, d.next_attempt_at, d.created_at, a.kind
+            FROM webhook_deliveries d JOIN alerts a ON a.id = d.alert_id
+            WHERE \(status) IS NULL OR d.status = \(status)
+            ORDER BY d.id DESC LIMIT \(limit)
+            """,
+            logger: logger
+        )
+        var result: [DeliveryRow] = []
+        for try await (id, status, attempts, url, lastStatus, lastError, next, created, kind) in rows.decode(
+            (Int64, String, Int, String, Int?, String?, Date, Date, String).self
+        ) {
+            result.append(.init(id: id, status: status, attempts: attempts, url: url, lastStatus: lastStatus, lastError: lastError, nextAttemptAt: next, createdAt: created, kind: kind))
+        }
+        return result
+    }
+
+    /// Puts failed deliveries (one, or all) back to pending with a fresh retry window; returns how many.
+    package static func resend(id: Int64?, client: PostgresClient, logger: Logger) async throws -> Int {
+        let rows = try await client.query(
+            """
+            WITH resent AS (
+                UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now(), retry_since = now()
+                WHERE status = 'failed' AND (\(id)::bigint IS NULL OR id = \(id))
+                RETURNING 1)
+            SELECT count(*) FROM resent
+            """,
+            logger: logger
+        )
+        for try await count in rows.decode(Int.self) { return count }
+        return 0
+    }
+}
