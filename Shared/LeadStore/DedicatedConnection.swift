@@ -109,12 +109,17 @@ package func withAbandonableDeadline<T: Sendable>(
             let result = await Result(catching: { try await body() })
             if settled.claim() { continuation.resume(with: result) }
         }
-        Task {
+        let timer = Task {
             try? await Task.sleep(for: timeout)
             if settled.claim() {
                 work.cancel()
                 continuation.resume(throwing: AbandonedAfterDeadline())
             }
+        }
+        // The timer goes as soon as the work is done, rather than sleeping out its full timeout.
+        Task {
+            _ = await work.result
+            timer.cancel()
         }
     }
 }

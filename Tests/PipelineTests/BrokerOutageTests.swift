@@ -45,8 +45,12 @@ struct PrivateBroker {
     let port: Int
     var url: String { "amqp://guest:guest@127.0.0.1:\(port)/%2F" }
 
+    /// Starts a fresh node: whatever an earlier run left in its directory (queues, messages, a database
+    /// full of old alerts) is wiped first, so a test never passes or fails on another run's data.
     static func start(name: String, port: Int) async throws -> PrivateBroker {
         let broker = PrivateBroker(name: name, port: port)
+        try await broker.script("stop")
+        try? FileManager.default.removeItem(atPath: "\(TestEnvironment.repositoryRoot)/.run/test-brokers/\(name)")
         try await broker.start()
         return broker
     }
@@ -55,12 +59,11 @@ struct PrivateBroker {
     func stop() async throws { try await script("rabbit-stop") }
     func kill() async throws { try await script("rabbit-kill") }
 
-    private func script(_ command: String) async throws {
+    fileprivate func script(_ command: String) async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = [TestEnvironment.repositoryRoot + "/scripts/servers.sh", command, "test-brokers/\(name)", "\(port)"]
         try process.run()
-        while process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
-        guard process.terminationStatus == 0 else { throw TestFailure("servers.sh \(command) failed") }
+        guard try await process.exited() == 0 else { throw TestFailure("servers.sh \(command) failed") }
     }
 }

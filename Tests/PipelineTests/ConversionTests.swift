@@ -8,6 +8,8 @@ import Testing
 @Suite struct ConversionTests {
     let admin = "http://127.0.0.1:\(SharedStack.adminPort)"
     let adminAuth = [("Authorization", "Bearer dev-admin-token")]
+    /// Each test's clock: event times are fixed offsets from it, so a slow machine cannot stretch them.
+    let now = Date()
 
     func ingest() async throws -> String { try await SharedStack.shared.start().ingest + "/v1/interactions" }
 
@@ -16,7 +18,7 @@ import Testing
     func post(_ session: String, _ type: String, minutesAgo: Double, extra: [String: Any] = [:]) async throws {
         var event: [String: Any] = [
             "session_id": session, "type": type,
-            "occurred_at": JSONCoding.formatTimestamp(Date().addingTimeInterval(-minutesAgo * 60)),
+            "occurred_at": JSONCoding.formatTimestamp(now.addingTimeInterval(-minutesAgo * 60)),
         ]
         for (key, value) in extra { event[key] = value }
         let response = try await HTTP.postJSON(try await ingest(), event)

@@ -74,15 +74,15 @@ struct PrivateStack {
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
         process.arguments = [TestEnvironment.repositoryRoot + "/scripts/servers.sh"] + arguments
         try process.run()
-        while process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
-        guard process.terminationStatus == 0 else { throw TestFailure("servers.sh \(arguments.joined(separator: " ")) failed") }
+        guard try await process.exited() == 0 else { throw TestFailure("servers.sh \(arguments.joined(separator: " ")) failed") }
     }
 }
 
 extension PostgresClient {
     func count(_ query: PostgresQuery) async throws -> Int {
-        for try await value in try await self.query(query, logger: TestDatabase.logger).decode(Int.self) { return value }
-        return 0
+        var count = 0
+        for try await value in try await self.query(query, logger: TestDatabase.logger).decode(Int.self) { count = value }
+        return count
     }
 }
 

@@ -49,7 +49,7 @@ final class ServiceProcess: Sendable {
         let service = ServiceProcess(name: label, process: process, logPath: logPath, pidFile: pidFile)
         do {
             try await eventually("\(label) ready on :\(readyPort) (log: \(logPath))", timeout: .seconds(60), every: .milliseconds(100)) {
-                guard process.isRunning else { throw TestFailure("\(label) exited: \(service.logTail())") }
+                guard process.exitCode == nil else { throw TestFailure("\(label) exited: \(service.logTail())") }
                 return try await HTTP.get("http://127.0.0.1:\(readyPort)/readyz").status == 200 ? true : nil
             }
         } catch {
@@ -59,24 +59,25 @@ final class ServiceProcess: Sendable {
         return service
     }
 
-    var isRunning: Bool { process.isRunning }
+    var isRunning: Bool { process.exitCode == nil }
 
     /// SIGTERM, then waits for the exit (graceful shutdown).
     func terminate(timeout: Duration = .seconds(20)) async throws {
-        guard process.isRunning else { return }
+        guard isRunning else { return }
         process.terminate()
-        try await eventually("\(name) to exit after SIGTERM", timeout: timeout) { process.isRunning ? nil : true }
+        try await eventually("\(name) to exit after SIGTERM", timeout: timeout) { process.exitCode.map { _ in true } }
         try? FileManager.default.removeItem(atPath: pidFile)
     }
 
     /// kill -9: no chance to finish anything.
     func kill() {
-        if process.isRunning { Foundation.kill(pid, SIGKILL) }
-        process.waitUntilExit()
+        if isRunning { Foundation.kill(pid, SIGKILL) }
+        // Polls the kernel's state: `waitUntilExit` can wait for as long as some other child lives.
+        while process.exitCode == nil { usleep(10_000) }
         try? FileManager.default.removeItem(atPath: pidFile)
     }
 
-    var exitStatus: Int32? { process.isRunning ? nil : process.terminationStatus }
+    var exitStatus: Int32? { process.exitCode }
 
     func logTail(lines: Int = 20) -> String {
         let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
