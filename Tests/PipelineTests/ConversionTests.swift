@@ -34,6 +34,14 @@ import Testing
         try await TestDatabase.count("SELECT count(*) FROM conversion_prompts WHERE session_id = \(session)")
     }
 
+    /// The session's row, for failure messages.
+    func describe(_ session: String) async throws -> String {
+        let row = try await TestDatabase.scalar(
+            "SELECT row_to_json(s)::text FROM conversion_sessions s WHERE session_id = \(session)", as: String.self
+        )
+        return row ?? "no session row"
+    }
+
     /// Waits until lead-conversion has applied `count` interactions of the session.
     func applied(_ session: String, _ count: Int) async throws {
         try await eventually("\(count) interactions of \(session) applied") {
@@ -104,7 +112,8 @@ import Testing
         let dismissed = session("dismiss")
         try await post(dismissed, "face_analysis", minutesAgo: 60)
         try await applied(dismissed, 1)
-        #expect(try await prompts(dismissed) == 1)
+        let first = try await prompts(dismissed)
+        #expect(first == 1, "session after its first interaction: \(try await describe(dismissed))")
         try await post(dismissed, "prompt_dismissed", minutesAgo: 59)
         try await post(dismissed, "consultation", minutesAgo: 10)  // past the cool-down, inside the 24 h silence
         try await applied(dismissed, 3)
