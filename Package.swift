@@ -31,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         .systemLibrary(
@@ -108,8 +109,13 @@ let package = Package(
         ),
         .executableTarget(
             name: "LeadAdmin",
-            dependencies: ["LeadService"],
+            dependencies: [
+                "LeadService",
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             path: "Services/Admin",
+            resources: [.embedInCode("Templates")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -38,6 +38,26 @@ install() {
     fi
 }
 
+# The dashboard's browser test (make test) drives headless Chromium through Selenium.
+install_browser() {
+    local missing=()
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 || {
+            apt-get update -q >/dev/null
+            apt-get install -y -q "${missing[@]}" >/dev/null
+        }
+    fi
+    python3 -c "import selenium" 2>/dev/null || {
+        log "installing selenium (PyPI)"
+        python3 -m pip install -q --disable-pip-version-check selenium >/dev/null 2>&1 \
+            || python3 -m pip install -q --break-system-packages selenium >/dev/null
+    }
+}
+
 # Daemons must not inherit our callers' descriptors (a test runner waits for its pipes to close).
 close_inherited_fds() {
     local fd
@@ -217,6 +237,7 @@ cmd=${1:-}
 shift || true
 case "$cmd" in
     install) install ;;
+    install-browser) install_browser ;;
     start) start "$@" ;;
     stop) stop "$@" ;;
     rabbit-start) rabbit_start "$@" ;;
@@ -224,5 +245,5 @@ case "$cmd" in
     rabbit-kill) rabbit_kill "$@" ;;
     pg-start) pg_start "$@" ;;
     pg-stop) pg_stop "$@" ;;
-    *) echo "usage: $0 install|start|stop|rabbit-start|rabbit-stop|rabbit-kill|pg-start|pg-stop <stack> ..." >&2; exit 2 ;;
+    *) echo "usage: $0 install|install-browser|start|stop|rabbit-start|rabbit-stop|rabbit-kill|pg-start|pg-stop <stack> ..." >&2; exit 2 ;;
 esac

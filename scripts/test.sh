@@ -33,6 +33,8 @@ PG_EXTRA_OPTS="-c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
 # shellcheck disable=SC1091
 . "$TEST_DIR/env"
 
+scripts/servers.sh install-browser
+
 echo "[test] building"
 swift build --build-tests 2>&1 | grep -E "error:|Build complete" | tail -n 30
 LEAD_BIN_DIR=$(swift build --show-bin-path)

@@ -1,4 +1,5 @@
 import AMQP
+import Foundation
 import Hummingbird
 import LeadService
 import LeadStore
@@ -6,43 +7,87 @@ import Logging
 import Prometheus
 import ServiceLifecycle
 
-/// lead-admin: the read and GDPR API and the dashboard over the leads database.
+/// lead-admin: the read, outcome and GDPR API and the dashboard over the leads database; consumes CRM
+/// outcomes (`lead.outcome`) and the live alert feed (`alert.*`).
 func buildAdminApplication(
     configuration: ServiceConfiguration,
     registry: PrometheusCollectorRegistry
-) -> some ApplicationProtocol {
+) throws -> some ApplicationProtocol {
     let logger = {
         var logger = Logger(label: "lead-admin")
         logger.logLevel = configuration.logLevel
         return logger
     }()
+    let env = EnvironmentReader()
+    let instance = "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
+    let feedQueue = "admin.alerts.\(instance)"
     let database = Database(configuration: configuration.database, logger: logger)
-    let connection = AMQPConnection(
+    let consumerConnection = AMQPConnection(
         configuration: configuration.amqp,
-        name: "lead-admin",
+        name: "lead-admin-\(instance)-consume",
+        topology: LeadTopology.admin(configuration.queueType, feedQueue: feedQueue),
+        logger: logger
+    )
+    let publisherConnection = AMQPConnection(
+        configuration: configuration.amqp,
+        name: "lead-admin-\(instance)-publish",
         topology: LeadTopology.exchanges,
         logger: logger
     )
+    // Its own connection (channel): a multiple-ack of the outcome consumer must never cover feed messages.
+    let feedConnection = AMQPConnection(
+        configuration: configuration.amqp,
+        name: "lead-admin-\(instance)-feed",
+        topology: LeadTopology.admin(configuration.queueType, feedQueue: feedQueue),
+        logger: logger
+    )
     let gate = StartGate()
+    let outboxSignal = WakeSignal()
+    let outcomes = OutcomeRecorder(client: database.client)
+    let analytics = Analytics(client: database.client, sourceCosts: try Analytics.parseCosts(env.string("SOURCE_COSTS")))
+    let feed = AlertFeed(connection: feedConnection, queue: feedQueue, logger: logger)
+    let leads = LeadsController(client: database.client, outcomes: outcomes, heatHalfLifeDays: try env.double("HEAT_HALF_LIFE_DAYS", default: 14))
 
     let router = Router()
     router.add(middleware: MetricsMiddleware())
     router.addHealthRoutes(registry: registry) {
         async let databaseUp = database.isReachable(logger: logger)
-        return Readiness(checks: ["broker": connection.isConnected, "database": await databaseUp, "migrated": gate.isOpen])
+        return Readiness(checks: [
+            "broker": consumerConnection.isConnected && publisherConnection.isConnected,
+            "database": await databaseUp, "migrated": gate.isOpen,
+        ])
     }
     let api = router.group("v1").add(middleware: BearerTokenMiddleware(token: configuration.adminToken))
-    LeadsController(client: database.client).addRoutes(to: api)
+    leads.addRoutes(to: api)
     SessionsController(client: database.client).addRoutes(to: api)
+    AnalyticsController(analytics: analytics).addRoutes(to: api)
+    ContactsController(client: database.client, outboxSignal: outboxSignal).addRoutes(to: api)
+    api.get("alerts/stream") { _, _ in feed.eventStreamResponse() }
+    try DashboardController(
+        token: configuration.adminToken, leads: leads, analytics: analytics, feed: feed, client: database.client
+    ).addRoutes(to: router)
 
+    let services: [any Service] = [
+        database.client,
+        AMQPConnectionService(consumerConnection),
+        AMQPConnectionService(publisherConnection),
+        AMQPConnectionService(feedConnection),
+        DatabaseStartup(database: database, gate: gate, logger: logger),
+        BrokerGauges([consumerConnection, publisherConnection, feedConnection]),
+        OutboxRelay(
+            store: OutboxStore(connection: DedicatedConnection(configuration: configuration.database, timeout: .seconds(10), logger: logger)),
+            connection: publisherConnection, signal: outboxSignal, gate: gate, logger: logger
+        ),
+        feed,
+        BatchConsumer(
+            connection: consumerConnection, queue: LeadTopology.adminOutcomesQueue, handler: OutcomeHandler(recorder: outcomes),
+            prefetch: 100, maxBatch: 50, startGate: gate, logger: logger
+        ),
+    ]
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.adminHost, port: configuration.adminPort), serverName: "lead-admin"),
-        services: [
-            database.client,
-            AMQPConnectionService(connection),
-            DatabaseStartup(database: database, gate: gate, logger: logger),
-        ],
+        services: services,
         logger: logger
     )
 }

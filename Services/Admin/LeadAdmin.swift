@@ -8,7 +8,7 @@ struct LeadAdmin {
         await Bootstrap.run(label: "lead-admin") {
             let configuration = try ServiceConfiguration()
             let registry = Bootstrap.process(label: "lead-admin", logLevel: configuration.logLevel)
-            let app = buildAdminApplication(configuration: configuration, registry: registry)
+            let app = try buildAdminApplication(configuration: configuration, registry: registry)
             try await app.runService()
         }
     }

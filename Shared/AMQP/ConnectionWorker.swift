@@ -452,6 +452,7 @@ final class ConnectionWorker: @unchecked Sendable {
                             lp_queue_declare(
                                 connection, name, type, dlx, dlrk,
                                 Int32(queue.type == .quorum ? (queue.deliveryLimit ?? 0) : 0),
+                                Int32(queue.expires.map { $0.components.seconds * 1000 } ?? 0),
                                 &errorBuffer, errorBuffer.count
                             )
                         }

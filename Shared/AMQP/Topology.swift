@@ -20,19 +20,23 @@ package struct Topology: Sendable {
         package var deadLetterRoutingKey: String?
         /// Quorum queues only: after this many deliveries the broker dead-letters the message itself.
         package var deliveryLimit: Int?
+        /// The broker deletes the queue once it has had no consumer for this long (per-process queues).
+        package var expires: Duration?
 
         package init(
             name: String,
             type: QueueType,
             deadLetterExchange: String? = nil,
             deadLetterRoutingKey: String? = nil,
-            deliveryLimit: Int? = nil
+            deliveryLimit: Int? = nil,
+            expires: Duration? = nil
         ) {
             self.name = name
             self.type = type
             self.deadLetterExchange = deadLetterExchange
             self.deadLetterRoutingKey = deadLetterRoutingKey
             self.deliveryLimit = deliveryLimit
+            self.expires = expires
         }
     }
 

@@ -157,10 +157,11 @@ static inline int lp_exchange_declare(amqp_connection_state_t conn, const char *
 }
 
 /// Declares a durable queue. `queue_type` may be NULL (classic); `dlx`/`dlrk` NULL for none;
-/// `delivery_limit` <= 0 for none (quorum queues only).
+/// `delivery_limit` <= 0 for none (quorum queues only); `expires_ms` > 0 deletes the queue once unused that long.
 static inline int lp_queue_declare(amqp_connection_state_t conn, const char *name, const char *queue_type,
-                                   const char *dlx, const char *dlrk, int delivery_limit, char *err, size_t errlen) {
-    amqp_table_entry_t entries[4];
+                                   const char *dlx, const char *dlrk, int delivery_limit, int expires_ms, char *err,
+                                   size_t errlen) {
+    amqp_table_entry_t entries[5];
     int n = 0;
     if (queue_type != NULL) {
         entries[n].key = amqp_cstring_bytes("x-queue-type");
@@ -184,6 +185,12 @@ static inline int lp_queue_declare(amqp_connection_state_t conn, const char *nam
         entries[n].key = amqp_cstring_bytes("x-delivery-limit");
         entries[n].value.kind = AMQP_FIELD_KIND_I32;
         entries[n].value.value.i32 = delivery_limit;
+        n++;
+    }
+    if (expires_ms > 0) {
+        entries[n].key = amqp_cstring_bytes("x-expires");
+        entries[n].value.kind = AMQP_FIELD_KIND_I32;
+        entries[n].value.value.i32 = expires_ms;
         n++;
     }
     amqp_table_t args = {n, entries};

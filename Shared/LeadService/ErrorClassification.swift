@@ -29,6 +29,7 @@ package enum ErrorClassification {
             return .transient  // no server answer: connection-level failure
         }
         if error is CancellationError { return .transient }
+        if error is PermanentFailure { return .permanent }
         return .unknown
     }
 }

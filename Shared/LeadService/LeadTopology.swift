@@ -67,6 +67,17 @@ package enum LeadTopology {
         )
     }
 
+    /// lead-admin: CRM outcomes (a work queue), and this process's own live alert feed (deleted a minute after
+    /// the process is gone).
+    package static func admin(_ type: Topology.QueueType, feedQueue: String) -> Topology {
+        exchanges
+            .merging(workQueue(adminOutcomesQueue, type: type, exchange: eventsExchange, routingKeys: ["lead.outcome"]))
+            .merging(Topology(
+                queues: [.init(name: feedQueue, type: .classic, expires: .seconds(60))],
+                bindings: [.init(queue: feedQueue, exchange: eventsExchange, routingKey: "alert.*")]
+            ))
+    }
+
     /// Ingest declares the consumer queues too, so events accepted before any worker ever started are kept.
     package static func ingest(_ type: Topology.QueueType) -> Topology {
         scorer(type).merging(conversion(type))

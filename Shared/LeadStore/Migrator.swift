@@ -73,6 +73,7 @@ extension PackageResources {
         ("003_scorer_set_based_insert.sql", _03_scorer_set_based_insert_sql),
         ("004_conversion.sql", _04_conversion_sql),
         ("005_alerts.sql", _05_alerts_sql),
+        ("006_admin.sql", _06_admin_sql),
     ]
 
     /// Every embedded `NNN_name.sql`, sorted by number.

@@ -1,0 +1,231 @@
+import Foundation
+import HTTPTypes
+import LeadCore
+import LeadService
+import Logging
+import PostgresNIO
+
+/// The plan's analytics, each one SQL query over indexed columns or the hourly rollup.
+struct Analytics: Sendable {
+    struct Range: Sendable {
+        var from: Date
+        var to: Date
+
+        /// `from` / `to` from the query string (dates or timestamps); the last 30 days by default.
+        init(_ query: [String: String], now: Date = Date()) throws(APIError) {
+            var filter = LeadFilter()
+            var scoped: [String: String] = [:]
+            scoped["from"] = query["from"]
+            scoped["to"] = query["to"]
+            filter = try LeadFilter(scoped)
+            to = filter.to ?? now
+            from = filter.from ?? to.addingTimeInterval(-30 * 86_400)
+            guard from < to else {
+                throw APIError(.unprocessableContent, code: "invalid_parameter", "from must be before to", field: "from")
+            }
+        }
+    }
+
+    let client: PostgresClient
+    /// Spend per lead source for ROI (`SOURCE_COSTS`, e.g. `Face Analysis=12000,AI Recommendation=5000`).
+    let sourceCosts: [String: Double]
+
+    static let stages = ["contacted", "booked", "converted"]
+
+    // MARK: - Funnel
+
+    func funnel(_ range: Range, period: String, logger: Logger) async throws -> JSONValue {
+        async let interactions = scalar(
+            "SELECT COALESCE(sum(interactions), 0)::int8 FROM interaction_hourly WHERE hour >= date_trunc('hour', \(range.from)) AND hour < \(range.to)",
+            logger: logger
+        )
+        async let sessions = scalar(
+            "SELECT count(*)::int8 FROM conversion_sessions WHERE created_at >= \(range.from) AND created_at < \(range.to)",
+            logger: logger
+        )
+        async let prompted = scalar(
+            "SELECT count(DISTINCT session_id)::int8 FROM conversion_prompts WHERE created_at >= \(range.from) AND created_at < \(range.to)",
+            logger: logger
+        )
+        let stageColumns = """
+            count(*)::int8,
+            (count(*) FILTER (WHERE status IN ('contacted', 'booked', 'converted')))::int8,
+            (count(*) FILTER (WHERE status IN ('booked', 'converted')))::int8,
+            (count(*) FILTER (WHERE status = 'converted'))::int8,
+            (count(*) FILTER (WHERE status = 'lost'))::int8
+            """
+        var bySource: [JSONValue] = []
+        var totals = [0, 0, 0, 0, 0]
+        for try await (source, leads, contacted, booked, converted, lost) in try await client.query(
+            """
+            SELECT COALESCE(source, 'unknown'), \(unescaped: stageColumns) FROM leads
+            WHERE created_at >= \(range.from) AND created_at < \(range.to) GROUP BY 1 ORDER BY 2 DESC
+            """,
+            logger: logger
+        ).decode((String, Int, Int, Int, Int, Int).self) {
+            bySource.append(.object([
+                "source": .string(source), "leads": .int(Int64(leads)), "contacted": .int(Int64(contacted)),
+                "booked": .int(Int64(booked)), "converted": .int(Int64(converted)), "lost": .int(Int64(lost)),
+            ]))
+            for (index, value) in [leads, contacted, booked, converted, lost].enumerated() { totals[index] += value }
+        }
+        let unit = ["day", "week", "month"].contains(period) ? period : "day"
+        var byPeriod: [JSONValue] = []
+        for try await (start, leads, contacted, booked, converted, lost) in try await client.query(
+            """
+            SELECT date_trunc(\(unit), created_at), \(unescaped: stageColumns) FROM leads
+            WHERE created_at >= \(range.from) AND created_at < \(range.to) GROUP BY 1 ORDER BY 1
+            """,
+            logger: logger
+        ).decode((Date, Int, Int, Int, Int, Int).self) {
+            byPeriod.append(.object([
+                "period_start": .string(JSONCoding.formatTimestamp(start)), "leads": .int(Int64(leads)),
+                "contacted": .int(Int64(contacted)), "booked": .int(Int64(booked)), "converted": .int(Int64(converted)),
+                "lost": .int(Int64(lost)),
+            ]))
+        }
+        let stages: [(String, Int)] = [
+            ("interactions", try await interactions), ("sessions", try await sessions), ("prompted", try await prompted),
+            ("leads", totals[0]), ("contacted", totals[1]), ("booked", totals[2]), ("converted", totals[3]),
+        ]
+        return .object([
+            "from": .string(JSONCoding.formatTimestamp(range.from)), "to": .string(JSONCoding.formatTimestamp(range.to)),
+            "stages": .array(stages.map { .object(["stage": .string($0.0), "count": .int(Int64($0.1))]) }),
+            "by_source": .array(bySource), "period": .string(unit), "by_period": .array(byPeriod),
+        ])
+    }
+
+    // MARK: - Heatmap
+
+    func heatmap(_ range: Range, logger: Logger) async throws -> JSONValue {
+        var cells: [JSONValue] = []
+        for try await (type, weekday, hour, count) in try await client.query(
+            """
+            SELECT interaction_type, EXTRACT(ISODOW FROM hour)::int, EXTRACT(HOUR FROM hour)::int, sum(interactions)::int8
+            FROM interaction_hourly WHERE hour >= date_trunc('hour', \(range.from)) AND hour < \(range.to)
+            GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+            """,
+            logger: logger
+        ).decode((String, Int, Int, Int).self) {
+            cells.append(.object(["type": .string(type), "weekday": .int(Int64(weekday)), "hour": .int(Int64(hour)), "interactions": .int(Int64(count))]))
+        }
+        return .object([
+            "from": .string(JSONCoding.formatTimestamp(range.from)), "to": .string(JSONCoding.formatTimestamp(range.to)),
+            "timezone": "UTC", "weekday_numbering": "ISO (1 = Monday)", "cells": .array(cells),
+        ])
+    }
+
+    // MARK: - Conversion flow
+
+    func flow(_ range: Range, logger: Logger) async throws -> JSONValue {
+        var links: [JSONValue] = []
+        for try await (source, firstType, status, count) in try await client.query(
+            """
+            SELECT COALESCE(l.source, 'unknown'), COALESCE(fi.interaction_type, 'unknown'), l.status, count(*)::int8
+            FROM leads l
+            LEFT JOIN LATERAL (
+                SELECT ui.interaction_type FROM user_interactions ui WHERE ui.lead_id = l.id ORDER BY ui.occurred_at LIMIT 1
+            ) fi ON true
+            WHERE l.created_at >= \(range.from) AND l.created_at < \(range.to)
+            GROUP BY 1, 2, 3 ORDER BY 4 DESC
+            """,
+            logger: logger
+        ).decode((String, String, String, Int).self) {
+            links.append(.object([
+                "source": .string(source), "first_interaction_type": .string(firstType), "outcome": .string(status),
+                "leads": .int(Int64(count)),
+            ]))
+        }
+        return .object(["from": .string(JSONCoding.formatTimestamp(range.from)), "to": .string(JSONCoding.formatTimestamp(range.to)), "flows": .array(links)])
+    }
+
+    // MARK: - Scoring performance
+
+    static let bands: [(String, Int, Int)] = [("0-39", 0, 39), ("40-59", 40, 59), ("60-69", 60, 69), ("70-79", 70, 79), ("80-89", 80, 89), ("90-100", 90, 100)]
+
+    func scoring(_ range: Range, logger: Logger) async throws -> JSONValue {
+        var counts: [Int: (Int, Int, Int)] = [:]
+        for try await (band, leads, booked, converted) in try await client.query(
+            """
+            SELECT CASE WHEN lead_score < 40 THEN 0 WHEN lead_score < 60 THEN 1 WHEN lead_score < 70 THEN 2
+                        WHEN lead_score < 80 THEN 3 WHEN lead_score < 90 THEN 4 ELSE 5 END,
+                   count(*)::int8, (count(*) FILTER (WHERE status IN ('booked', 'converted')))::int8,
+                   (count(*) FILTER (WHERE status = 'converted'))::int8
+            FROM leads WHERE created_at >= \(range.from) AND created_at < \(range.to) GROUP BY 1
+            """,
+            logger: logger
+        ).decode((Int, Int, Int, Int).self) {
+            counts[band] = (leads, booked, converted)
+        }
+        var rates: [Double] = []
+        let bands: [JSONValue] = Self.bands.enumerated().map { index, band in
+            let (leads, booked, converted) = counts[index] ?? (0, 0, 0)
+            let rate = leads == 0 ? 0 : Double(converted) / Double(leads)
+            if leads > 0 { rates.append(rate) }
+            let (low, high) = ExperimentReport.wilsonInterval(successes: converted, trials: leads)
+            return .object([
+                "band": .string(band.0), "leads": .int(Int64(leads)), "booked_or_converted": .int(Int64(booked)),
+                "converted": .int(Int64(converted)), "conversion_rate": .double(rate), "ci95_low": .double(low), "ci95_high": .double(high),
+            ])
+        }
+        let monotonic = zip(rates, rates.dropFirst()).allSatisfy { $0 <= $1 }
+        return .object([
+            "from": .string(JSONCoding.formatTimestamp(range.from)), "to": .string(JSONCoding.formatTimestamp(range.to)),
+            "bands": .array(bands), "higher_score_converts_better": .bool(monotonic),
+        ])
+    }
+
+    // MARK: - ROI
+
+    func roi(_ range: Range, logger: Logger) async throws -> JSONValue {
+        var rows: [JSONValue] = []
+        var seen = Set<String>()
+        for try await (source, leads, converted) in try await client.query(
+            """
+            SELECT COALESCE(source, 'unknown'), count(*)::int8, (count(*) FILTER (WHERE status = 'converted'))::int8
+            FROM leads WHERE created_at >= \(range.from) AND created_at < \(range.to) GROUP BY 1 ORDER BY 2 DESC
+            """,
+            logger: logger
+        ).decode((String, Int, Int).self) {
+            seen.insert(source)
+            rows.append(roiRow(source: source, leads: leads, converted: converted))
+        }
+        for source in sourceCosts.keys.sorted() where !seen.contains(source) {
+            rows.append(roiRow(source: source, leads: 0, converted: 0))
+        }
+        return .object([
+            "from": .string(JSONCoding.formatTimestamp(range.from)), "to": .string(JSONCoding.formatTimestamp(range.to)),
+            "costs_configured": .bool(!sourceCosts.isEmpty), "sources": .array(rows),
+        ])
+    }
+
+    private func roiRow(source: String, leads: Int, converted: Int) -> JSONValue {
+        let spend = sourceCosts[source]
+        return .object([
+            "source": .string(source), "leads": .int(Int64(leads)), "conversions": .int(Int64(converted)),
+            "conversion_rate": .double(leads == 0 ? 0 : Double(converted) / Double(leads)),
+            "spend": spend.map { .double($0) } ?? .null,
+            "cost_per_lead": spend.flatMap { leads > 0 ? .double($0 / Double(leads)) : nil } ?? .null,
+            "cost_per_conversion": spend.flatMap { converted > 0 ? .double($0 / Double(converted)) : nil } ?? .null,
+        ])
+    }
+
+    private func scalar(_ query: PostgresQuery, logger: Logger) async throws -> Int {
+        for try await value in try await client.query(query, logger: logger).decode(Int.self) { return value }
+        return 0
+    }
+
+    /// `Face Analysis=12000,AI Recommendation=5000`.
+    static func parseCosts(_ text: String?) throws -> [String: Double] {
+        guard let text, !text.isEmpty else { return [:] }
+        var costs: [String: Double] = [:]
+        for pair in text.split(separator: ",") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, let value = Double(parts[1].trimmed), value >= 0 else {
+                throw ConfigurationError("SOURCE_COSTS must look like 'Face Analysis=12000,AI Recommendation=5000'")
+            }
+            costs[parts[0].trimmed] = value
+        }
+        return costs
+    }
+}
