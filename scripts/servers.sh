@@ -38,7 +38,7 @@ install() {
     fi
 }
 
-# The dashboard's browser test (make test) drives headless Chromium through Selenium.
+# Test tools: the dashboard's browser test drives headless Chromium through Selenium.
 install_browser() {
     local missing=()
     command -v chromium >/dev/null 2>&1 || missing+=(chromium)
@@ -51,10 +51,11 @@ install_browser() {
             apt-get install -y -q "${missing[@]}" >/dev/null
         }
     fi
-    python3 -c "import selenium" 2>/dev/null || {
-        log "installing selenium (PyPI)"
-        python3 -m pip install -q --disable-pip-version-check selenium >/dev/null 2>&1 \
-            || python3 -m pip install -q --break-system-packages selenium >/dev/null
+    # The OpenAPI check validates responses with jsonschema against the YAML description.
+    python3 -c "import selenium, yaml, jsonschema" 2>/dev/null || {
+        log "installing selenium, pyyaml, jsonschema (PyPI)"
+        python3 -m pip install -q --disable-pip-version-check selenium pyyaml jsonschema >/dev/null 2>&1 \
+            || python3 -m pip install -q --break-system-packages selenium pyyaml jsonschema >/dev/null
     }
 }
 

@@ -4,7 +4,7 @@ import LeadService
 import Logging
 import Synchronization
 
-/// A private queue bound to `leads.events`, recording what the services publish.
+/// A private queue bound to `leads.events` (or another exchange), recording what is published there.
 final class EventTap: Sendable {
     let queue: String
     private let connection: AMQPConnection
@@ -15,12 +15,12 @@ final class EventTap: Sendable {
         let deliveries = Mutex<[Delivery]>([])
     }
 
-    init(routingKeys: [String], amqpURL: String = TestEnvironment.amqpURL) async throws {
+    init(routingKeys: [String], exchange: String = LeadTopology.eventsExchange, amqpURL: String = TestEnvironment.amqpURL) async throws {
         let queue = "test.tap.\(UUID().uuidString.prefix(8).lowercased())"
         self.queue = queue
         var topology = LeadTopology.exchanges
         topology.queues.append(.init(name: queue, type: .classic))
-        topology.bindings += routingKeys.map { .init(queue: queue, exchange: LeadTopology.eventsExchange, routingKey: $0) }
+        topology.bindings += routingKeys.map { .init(queue: queue, exchange: exchange, routingKey: $0) }
         let connection = AMQPConnection(
             configuration: try AMQPConfiguration(url: amqpURL),
             name: "test-tap",

@@ -18,11 +18,12 @@ final class ServiceProcess: Sendable {
     }
 
     /// Starts `binary` (e.g. `lead-ingest`) with the test servers' URLs plus `environment`, and waits until
-    /// `GET /readyz` on `readyPort` answers 200.
+    /// `GET <readyPath>` on `readyPort` answers 200 (`/healthz` for a service meant to start unready).
     static func start(
         _ binary: String,
         environment: [String: String],
         readyPort: Int,
+        readyPath: String = "/readyz",
         label: String? = nil
     ) async throws -> ServiceProcess {
         let label = label ?? "\(binary)-\(readyPort)"
@@ -50,7 +51,7 @@ final class ServiceProcess: Sendable {
         do {
             try await eventually("\(label) ready on :\(readyPort) (log: \(logPath))", timeout: .seconds(60), every: .milliseconds(100)) {
                 guard process.exitCode == nil else { throw TestFailure("\(label) exited: \(service.logTail())") }
-                return try await HTTP.get("http://127.0.0.1:\(readyPort)/readyz").status == 200 ? true : nil
+                return try await HTTP.get("http://127.0.0.1:\(readyPort)\(readyPath)").status == 200 ? true : nil
             }
         } catch {
             service.kill()
