@@ -197,6 +197,8 @@ SELECT 'CREATE ROLE leads LOGIN PASSWORD ''leads'''
 WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'leads') \gexec
 SELECT 'CREATE DATABASE leads OWNER leads'
 WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'leads') \gexec
+-- tests give some cases a database of their own
+ALTER ROLE leads CREATEDB;
 EOF
     log "postgresql ($stack) ready"
 }

@@ -74,6 +74,7 @@ extension PackageResources {
         ("004_conversion.sql", _04_conversion_sql),
         ("005_alerts.sql", _05_alerts_sql),
         ("006_admin.sql", _06_admin_sql),
+        ("007_prediction.sql", _07_prediction_sql),
     ]
 
     /// Every embedded `NNN_name.sql`, sorted by number.

@@ -1,0 +1,100 @@
+import AMQP
+import Foundation
+import LeadCore
+import LeadStore
+import Logging
+import PostgresNIO
+import Testing
+
+/// Predictive lead quality end to end: `leadctl simulate` and `leadctl train` on a database of their own (so
+/// no other test's leads change what is learnt), then the model activated on the shared stack, where the
+/// scorer writes `conversion_probability` and `lead.scored` carries it.
+@Suite struct PredictionPipelineTests {
+    @Test func trainedModelBeatsTheRuleScoreAndTheScorerUsesIt() async throws {
+        let stack = try await SharedStack.shared.start()
+        let name = "leads_predict_\(UUID().uuidString.prefix(8).lowercased())"
+        try await TestDatabase.client.query("CREATE DATABASE \(unescaped: name)", logger: TestDatabase.logger)
+        let shared = TestEnvironment.databaseURL
+        let privateURL = String(shared[..<shared.lastIndex(of: "/")!]) + "/" + name
+
+        #expect(try await LeadCtl.run(["migrate"], databaseURL: privateURL, label: "predict-migrate").status == 0)
+        let simulated = try await LeadCtl.run(["simulate", "--leads", "8000", "--seed", "5"], databaseURL: privateURL, label: "predict-simulate")
+        #expect(simulated.status == 0, "\(simulated.output.suffix(500))")
+        let first = try await LeadCtl.run(["train", "--json"], databaseURL: privateURL, label: "predict-train-1")
+        let second = try await LeadCtl.run(["train", "--json"], databaseURL: privateURL, label: "predict-train-2")
+        let report = try #require(LeadCtl.lastJSON(first.output), "\(first.output.suffix(800))")
+        let again = try #require(LeadCtl.lastJSON(second.output))
+
+        let modelAUC = try #require((report["model"] as? [String: Any])?["auc"] as? Double)
+        let ruleAUC = try #require((report["rule_score_only"] as? [String: Any])?["auc"] as? Double)
+        #expect(modelAUC >= 0.80, "holdout AUC \(modelAUC)")
+        #expect(modelAUC > ruleAUC, "model \(modelAUC) against the rule score \(ruleAUC)")
+        #expect(report["converged"] as? Bool == true)
+        let weights = try #require(report["weights"] as? [String: Double])
+        // The generating model's signs (LeadSimulation): more browsing, a return visit, urgency and budget
+        // help; a slow first contact and the cost calculator hurt; appointment bookings help.
+        for feature in ["urgency_immediate", "budget_high", "log_page_view", "log_sessions", "source_appointment_booking"] {
+            #expect((weights[feature] ?? 0) > 0, "\(feature): \(weights[feature] ?? .nan)")
+        }
+        for feature in ["log_hours_first_to_contact", "source_cost_calculator"] {
+            #expect((weights[feature] ?? 0) < 0, "\(feature): \(weights[feature] ?? .nan)")
+        }
+        #expect(weights == again["weights"] as? [String: Double], "the same data trained twice")
+
+        // The model on the private database: a lead with no history still gets a finite probability.
+        let modelID = try #require(report["model_id"] as? Int)
+        #expect(try await LeadCtl.run(["model", "activate", "\(modelID)"], databaseURL: privateURL, label: "predict-activate").status == 0)
+        let privateDB = PostgresClient(
+            configuration: try DatabaseConfiguration(url: privateURL).clientConfiguration, backgroundLogger: Logger(label: "test-db")
+        )
+        let runner = Task.detached { await privateDB.run() }
+        let bare = try await privateDB.count("INSERT INTO leads (patient_name) VALUES ('No History') RETURNING id")
+        var probability: Double?
+        for try await value in try await privateDB.query(
+            "SELECT lead_predict_features(lead_features(\(bare), 50, now()))", logger: TestDatabase.logger
+        ).decode(Double?.self) {
+            probability = value
+        }
+        #expect(probability.map { $0.isFinite && $0 > 0 && $0 < 1 } == true, "\(String(describing: probability))")
+
+        // The same model on the shared stack: the scorer uses it at once, no restart.
+        var columns: (String, [String], [Double], [Double], [Double], Double)?
+        for try await row in try await privateDB.query(
+            "SELECT metrics::text, features, means, scales, weights, intercept FROM prediction_models WHERE id = \(modelID)",
+            logger: TestDatabase.logger
+        ).decode((String, [String], [Double], [Double], [Double], Double).self) {
+            columns = row
+        }
+        runner.cancel()
+        let (metrics, features, means, scales, modelWeights, intercept) = try #require(columns)
+        let sharedID = try await TestDatabase.count(
+            """
+            INSERT INTO prediction_models (features, means, scales, weights, intercept, metrics, training_window)
+            VALUES (\(features), \(means), \(scales), \(modelWeights), \(intercept), \(metrics)::jsonb, '{"copied_from_test": true}')
+            RETURNING id
+            """
+        )
+        #expect(try await LeadCtl.run(["model", "activate", "\(sharedID)"], label: "predict-activate-shared").status == 0)
+        let tap = try await EventTap(routingKeys: ["lead.scored"])
+        let email = "predict-\(UUID().uuidString.prefix(8).lowercased())@example.com"
+        let response = try await HTTP.postJSON(stack.ingest + "/v1/interactions", [
+            "session_id": "predict-\(UUID().uuidString.prefix(8))", "type": "face_analysis",
+            "contact": ["name": "Prediction Test", "email": email], "data": ["urgency": "immediate"],
+        ])
+        #expect(response.status == 202)
+        let leadID = try await eventually("a lead for \(email) with a probability") {
+            try await TestDatabase.scalar(
+                "SELECT id FROM leads WHERE email_normalized = \(email) AND conversion_probability IS NOT NULL", as: Int64.self
+            )
+        }
+        let scored = try await eventually("lead.scored for lead \(leadID)") {
+            tap.messages(routingKey: "lead.scored") { ($0["lead_id"] as? Int).map(Int64.init) == leadID }.first
+        }
+        let body = try #require((try? JSONSerialization.jsonObject(with: scored.body)) as? [String: Any])
+        let carried = try #require(body["conversion_probability"] as? Double)
+        #expect(carried > 0 && carried < 1)
+        #expect(try await LeadCtl.run(["model", "deactivate"], label: "predict-deactivate").status == 0)
+        await tap.close()
+        try await TestDatabase.client.query("DROP DATABASE IF EXISTS \(unescaped: name) WITH (FORCE)", logger: TestDatabase.logger)
+    }
+}
