@@ -81,8 +81,9 @@ let package = Package(
         ),
         .executableTarget(
             name: "LeadIngest",
-            dependencies: ["LeadService"],
+            dependencies: ["LeadService", .product(name: "Crypto", package: "swift-crypto")],
             path: "Services/Ingest",
+            resources: [.embedInCode("Web")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

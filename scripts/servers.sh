@@ -43,6 +43,7 @@ install_browser() {
     local missing=()
     command -v chromium >/dev/null 2>&1 || missing+=(chromium)
     command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+    command -v node >/dev/null 2>&1 || missing+=(nodejs)  # the snippet's unit tests (node --test)
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing ${missing[*]}"
         export DEBIAN_FRONTEND=noninteractive

@@ -51,7 +51,8 @@ start_service() {
         log "$name already running"
         return 0
     fi
-    setsid nohup "$bin/$name" >>"$DIR/logs/$name.log" 2>&1 </dev/null &
+    # The demo marketplace page (/demo on lead-ingest) is part of the local stack.
+    INGEST_DEMO=${INGEST_DEMO:-true} setsid nohup "$bin/$name" >>"$DIR/logs/$name.log" 2>&1 </dev/null &
     echo $! >"$pidfile"
 }
 
@@ -91,6 +92,7 @@ up() {
     cat <<EOF
 
   ingest     http://127.0.0.1:${INGEST_PORT:-8080}/v1/interactions   (Authorization: Bearer ${INGEST_API_KEYS:-dev-ingest-key})
+  demo page  http://127.0.0.1:${INGEST_PORT:-8080}/demo                (a marketplace page with the snippet)
   dashboard  http://127.0.0.1:${ADMIN_PORT:-8081}/admin               (token: ${ADMIN_TOKEN:-dev-admin-token})
   admin API  http://127.0.0.1:${ADMIN_PORT:-8081}/v1/leads            (Authorization: Bearer ${ADMIN_TOKEN:-dev-admin-token})
   metrics    :8080/metrics :8081/metrics :9101/metrics :9102/metrics :9103/metrics

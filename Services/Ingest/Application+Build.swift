@@ -10,7 +10,7 @@ import ServiceLifecycle
 func buildIngestApplication(
     configuration: ServiceConfiguration,
     registry: PrometheusCollectorRegistry
-) -> some ApplicationProtocol {
+) throws -> some ApplicationProtocol {
     let logger = {
         var logger = Logger(label: "lead-ingest")
         logger.logLevel = configuration.logLevel
@@ -34,8 +34,13 @@ func buildIngestApplication(
         async let databaseUp = database.isReachable(logger: logger)
         return Readiness(checks: ["broker": publisher.isConnected, "database": await databaseUp], required: ["broker"])
     }
-    InteractionsController(publisher: publisher, apiKeys: configuration.ingestAPIKeys)
+    let web = try WebKitConfiguration(environment: EnvironmentReader(), secretKeys: configuration.ingestAPIKeys)
+    let authenticator = IngestAuthenticator(secretKeys: configuration.ingestAPIKeys, web: web)
+    let tokens = SessionTokens(secret: web.sessionSecret)
+    router.add(middleware: CORSMiddleware(authenticator: authenticator))
+    InteractionsController(publisher: publisher, authenticator: authenticator, tokens: tokens)
         .addRoutes(to: router.group("v1/interactions"))
+    WebRoutes(authenticator: authenticator, tokens: tokens, client: database.client).addRoutes(to: router)
 
     var services: [any Service] = [database.client]
     services += connections.map { AMQPConnectionService($0) }

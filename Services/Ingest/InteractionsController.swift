@@ -14,7 +14,8 @@ struct InteractionsController: Sendable {
     static let maxBatchEvents = 500
 
     let publisher: EventPublisher
-    let apiKeys: Set<String>
+    let authenticator: IngestAuthenticator
+    let tokens: SessionTokens
     let validator = InteractionValidator()
 
     func addRoutes(to group: RouterGroup<BasicRequestContext>) {
@@ -25,7 +26,7 @@ struct InteractionsController: Sendable {
     // MARK: - Routes
 
     @Sendable func single(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        let json = try await readJSON(request, limit: Self.maxEventBytes)
+        let (json, credential) = try await readJSON(request, limit: Self.maxEventBytes)
         let event: InteractionEvent
         do {
             event = try validator.validate(json)
@@ -39,7 +40,9 @@ struct InteractionsController: Sendable {
             throw Self.unavailable(error)
         }
         context.logger.debug("event accepted", metadata: ["event.id": "\(event.eventID)", "event.type": "\(event.type.rawValue)"])
-        return .json(.object(["event_id": .string(event.eventID.uuidString.lowercased()), "status": "accepted"]), status: .accepted)
+        var body: [String: JSONValue] = ["event_id": .string(event.eventID.uuidString.lowercased()), "status": "accepted"]
+        if credential == .publishable { body["session_token"] = .string(tokens.token(for: event.sessionID)) }
+        return .json(.object(body), status: .accepted)
     }
 
     struct BatchResult: Encodable {
@@ -54,10 +57,13 @@ struct InteractionsController: Sendable {
         var accepted: Int
         var rejected: Int
         var results: [Item]
+        /// For a browser (publishable key): each accepted session's token, needed to read its prompt.
+        var sessionTokens: [String: String]?
+        enum CodingKeys: String, CodingKey { case accepted, rejected, results, sessionTokens = "session_tokens" }
     }
 
     @Sendable func batch(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        let json = try await readJSON(request, limit: Self.maxBatchBytes)
+        let (json, credential) = try await readJSON(request, limit: Self.maxBatchBytes)
         guard case .object(let body) = json, let events = body["events"]?.arrayValue else {
             throw APIError(.unprocessableContent, code: "invalid_field", "the body must be {\"events\": [...]}", field: "events")
         }
@@ -108,17 +114,28 @@ struct InteractionsController: Sendable {
             throw APIError.unavailable("the message broker is not confirming", retryAfter: 1)
         }
         let items = results.compactMap { $0 }
-        return try .json(BatchResult(accepted: accepted, rejected: items.count - accepted, results: items), status: .accepted)
+        var sessionTokens: [String: String]?
+        if credential == .publishable {
+            let acceptedIndexes = Set(items.filter { $0.status == "accepted" }.map(\.index))
+            sessionTokens = Dictionary(
+                valid.filter { acceptedIndexes.contains($0.0) }.map { ($0.1.sessionID, tokens.token(for: $0.1.sessionID)) },
+                uniquingKeysWith: { first, _ in first }
+            )
+        }
+        return try .json(
+            BatchResult(accepted: accepted, rejected: items.count - accepted, results: items, sessionTokens: sessionTokens),
+            status: .accepted
+        )
     }
 
     // MARK: - Request checks
 
-    /// Auth (401), content type (415), size (413), JSON syntax (400), in that order.
-    private func readJSON(_ request: Request, limit: Int) async throws -> JSONValue {
-        guard isAuthorized(request) else { throw APIError.unauthorized }
-        guard let contentType = request.headers[.contentType],
-            contentType.split(separator: ";").first?.trimmed.lowercased() == "application/json"
-        else {
+    /// Auth (401, 403 for a browser on a foreign origin), content type (415), size (413), JSON syntax (400),
+    /// in that order. Browsers may send `text/plain` (what `sendBeacon` can send without a preflight).
+    private func readJSON(_ request: Request, limit: Int) async throws -> (JSONValue, IngestCredential) {
+        let credential = try authenticator.authenticate(request)
+        let mediaType = request.headers[.contentType]?.split(separator: ";").first?.trimmed.lowercased()
+        guard mediaType == "application/json" || (credential == .publishable && mediaType == "text/plain") else {
             throw APIError(.unsupportedMediaType, code: "unsupported_media_type", "the body must be application/json")
         }
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
@@ -131,25 +148,12 @@ struct InteractionsController: Sendable {
             throw Self.tooLarge(limit)
         }
         do {
-            return try JSONBody.decode(buffer.readableBytesView)
+            return (try JSONBody.decode(buffer.readableBytesView), credential)
         } catch .tooDeep {
             throw APIError(.badRequest, code: "malformed_json", "the JSON is nested more than \(JSONBody.maxDepth) levels deep")
         } catch .malformed(let reason) {
             throw APIError(.badRequest, code: "malformed_json", "the body is not valid JSON: \(reason)")
         }
-    }
-
-    private func isAuthorized(_ request: Request) -> Bool {
-        var presented: String?
-        if let authorization = request.headers[.authorization] {
-            let parts = authorization.split(separator: " ", maxSplits: 1)
-            if parts.count == 2, parts[0].lowercased() == "bearer" { presented = parts[1].trimmed }
-        }
-        if presented == nil, let key = request.headers[HTTPField.Name("X-API-Key")!] { presented = key }
-        guard let presented, !presented.isEmpty else { return false }
-        var matched = false
-        for key in apiKeys where constantTimeEquals(key, presented) { matched = true }
-        return matched
     }
 
     private static func tooLarge(_ limit: Int) -> APIError {

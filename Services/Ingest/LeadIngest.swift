@@ -8,7 +8,7 @@ struct LeadIngest {
         await Bootstrap.run(label: "lead-ingest") {
             let configuration = try ServiceConfiguration()
             let registry = Bootstrap.process(label: "lead-ingest", logLevel: configuration.logLevel)
-            let app = buildIngestApplication(configuration: configuration, registry: registry)
+            let app = try buildIngestApplication(configuration: configuration, registry: registry)
             try await app.runService()
         }
     }

@@ -27,7 +27,8 @@ actor SharedStack {
         let common = [
             "SCORER_METRICS_PORT": "19101", "CONVERSION_METRICS_PORT": "19102", "ALERTS_METRICS_PORT": "19103",
             "INGEST_PORT": "\(Self.ingestPort)", "ADMIN_PORT": "\(Self.adminPort)",
-            "SOURCE_COSTS": "Face Analysis=3000",
+            "SOURCE_COSTS": "Face Analysis=3000", "INGEST_DEMO": "true",
+            "INGEST_ALLOWED_ORIGINS": "https://shop.example",
         ]
         // The scorer first: it migrates the database the others read.
         processes.append(try await ServiceProcess.start("lead-scorer", environment: common, readyPort: 19101, label: "shared-scorer"))
