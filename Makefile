@@ -1,5 +1,5 @@
 # Lead pipeline. `make run` and `make test` set everything up on a fresh Debian machine (as root).
-.PHONY: build up down run test bench status clean
+.PHONY: build up down run test bench chaos status clean
 
 CONFIG ?= debug
 
@@ -24,6 +24,9 @@ test:
 
 bench:
 	scripts/bench.sh
+
+chaos:
+	scripts/chaos.sh
 
 clean:
 	scripts/stack.sh down || true

@@ -157,6 +157,16 @@ rabbit_kill() {
     )
 }
 
+# rabbitmqctl against a stack's node (fault injection: set_vm_memory_high_watermark, ...).
+rabbit_ctl() {
+    local stack=$1
+    shift
+    (
+        rabbit_env "$stack" saved
+        "$RABBIT_BIN/rabbitmqctl" -n "$RABBITMQ_NODENAME" "$@"
+    )
+}
+
 # ---------------------------------------------------------------- PostgreSQL
 
 pg_paths() {
@@ -247,7 +257,8 @@ case "$cmd" in
     rabbit-start) rabbit_start "$@" ;;
     rabbit-stop) rabbit_stop "$@" ;;
     rabbit-kill) rabbit_kill "$@" ;;
+    rabbit-ctl) rabbit_ctl "$@" ;;
     pg-start) pg_start "$@" ;;
     pg-stop) pg_stop "$@" ;;
-    *) echo "usage: $0 install|install-browser|start|stop|rabbit-start|rabbit-stop|rabbit-kill|pg-start|pg-stop <stack> ..." >&2; exit 2 ;;
+    *) echo "usage: $0 install|install-browser|start|stop|rabbit-start|rabbit-stop|rabbit-kill|rabbit-ctl|pg-start|pg-stop <stack> ..." >&2; exit 2 ;;
 esac

@@ -111,11 +111,21 @@ static inline amqp_connection_state_t lp_connect(const char *host, int port, con
     amqp_set_handshake_timeout(conn, &tv);
     amqp_set_rpc_timeout(conn, &tv);
 
-    amqp_table_entry_t props[1];
+    // librabbitmq 0.11 does not advertise connection.blocked: without it the broker silently stops reading
+    // a publisher during a resource alarm instead of telling it (and ingest could not answer 503).
+    amqp_table_entry_t capabilities[1];
+    capabilities[0].key = amqp_cstring_bytes("connection.blocked");
+    capabilities[0].value.kind = AMQP_FIELD_KIND_BOOLEAN;
+    capabilities[0].value.value.boolean = 1;
+    amqp_table_entry_t props[2];
     props[0].key = amqp_cstring_bytes("connection_name");
     props[0].value.kind = AMQP_FIELD_KIND_UTF8;
     props[0].value.value.bytes = amqp_cstring_bytes(connection_name);
-    amqp_table_t client_props = {1, props};
+    props[1].key = amqp_cstring_bytes("capabilities");
+    props[1].value.kind = AMQP_FIELD_KIND_TABLE;
+    props[1].value.value.table.num_entries = 1;
+    props[1].value.value.table.entries = capabilities;
+    amqp_table_t client_props = {2, props};
 
     amqp_rpc_reply_t r = amqp_login_with_properties(conn, vhost, 0, 131072, heartbeat, &client_props,
                                                     AMQP_SASL_METHOD_PLAIN, user, password);

@@ -59,6 +59,16 @@ struct PrivateBroker {
     func stop() async throws { try await script("rabbit-stop") }
     func kill() async throws { try await script("rabbit-kill") }
 
+    /// `rabbitmqctl` on this node (fault injection).
+    func ctl(_ arguments: [String]) async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [TestEnvironment.repositoryRoot + "/scripts/servers.sh", "rabbit-ctl", "test-brokers/\(name)"] + arguments
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        guard try await process.exited() == 0 else { throw TestFailure("rabbitmqctl \(arguments.joined(separator: " ")) failed") }
+    }
+
     fileprivate func script(_ command: String) async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
