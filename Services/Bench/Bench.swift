@@ -136,6 +136,37 @@ struct Bench {
             try await broker.purge(LeadTopology.conversionQueue)
         }
 
+        // The scorer with an active prediction model: what computing conversion_probability costs.
+        let width = try await PredictionStore.featureNames(client: database, logger: logger).count
+        let model = LogisticRegression(
+            means: Array(repeating: 0, count: width), scales: Array(repeating: 1, count: width),
+            weights: (0..<width).map { Double($0 % 5) / 10 - 0.2 }, intercept: -1
+        )
+        let modelID = try await PredictionStore.save(
+            model, features: try await PredictionStore.featureNames(client: database, logger: logger),
+            metrics: .object(["bench": .bool(true)]), window: .object(["bench": .bool(true)]), client: database, logger: logger
+        )
+        _ = try await PredictionStore.activate(modelID, client: database, logger: logger)
+        log("scorer x1 with a model: filling the queue with \(options.scorerEvents) events")
+        let modelBaseline = try await scorerBench.fill(events: options.scorerEvents, tag: "benchm-\(UUID().uuidString.prefix(6))")
+        let modelStarted = ContinuousClock.now
+        scorers = [try await start("lead-scorer", label: "scorer-model", port: 9121, extra: ["SCORER_METRICS_PORT": "9121"])]
+        let modelRate = try await scorerBench.measure(events: options.scorerEvents, baseline: modelBaseline, since: modelStarted)
+        try await PredictionStore.deactivate(client: database, logger: logger)
+        let plainRate = report.value("scorer.x1", "events_per_s") ?? modelRate
+        let overhead = max(0, 1 / modelRate - 1 / plainRate) * 1_000_000
+        report.emit(
+            "scorer.x1.model",
+            ["events_per_s": rounded(modelRate, 0), "overhead_us_per_event": rounded(overhead, 1),
+             "ratio_to_scorer_without_model": rounded(modelRate / plainRate)],
+            summary: "\(Int(modelRate)) events/s with an active model: +\(rounded(overhead, 1)) µs per event (features and probability in SQL)"
+        )
+        for scorer in scorers {
+            notePeak(scorer, as: "scorer")
+            await scorer.stop()
+        }
+        try await broker.purge(LeadTopology.conversionQueue)
+
         // End to end, everything running.
         scorers = [try await start("lead-scorer", label: "scorer-e2e", port: 9111, extra: ["SCORER_METRICS_PORT": "9111"])]
         conversion = try await start("lead-conversion", label: "conversion-e2e", port: 9112)

@@ -5,6 +5,7 @@ import Foundation
 final class Report: @unchecked Sendable {
     private let path: String
     private var rows: [(String, String)] = []
+    private var values: [String: [String: Any]] = [:]
     private var handle: FileHandle
 
     init(path: String) throws {
@@ -25,6 +26,12 @@ final class Report: @unchecked Sendable {
         FileHandle.standardOutput.write(Data((line + "\n").utf8))
         handle.write(Data((line + "\n").utf8))
         rows.append((bench, summary))
+        values[bench] = figures
+    }
+
+    /// A number emitted earlier, for ratios between benches.
+    func value(_ bench: String, _ key: String) -> Double? {
+        (values[bench]?[key] as? Double) ?? (values[bench]?[key] as? Int).map(Double.init)
     }
 
     func printTable() {
