@@ -1,5 +1,5 @@
 # Lead pipeline. `make run` and `make test` set everything up on a fresh Debian machine (as root).
-.PHONY: build up down run test bench chaos status clean
+.PHONY: build up down run test bench chaos cluster-up cluster-down status clean
 
 CONFIG ?= debug
 
@@ -27,6 +27,13 @@ bench:
 
 chaos:
 	scripts/chaos.sh
+
+# Three RabbitMQ nodes, a PostgreSQL primary and a replica, the five services pointed at them (.run/cluster).
+cluster-up:
+	STACK=cluster CLUSTER=1 CONFIG=$(CONFIG) scripts/stack.sh up
+
+cluster-down:
+	STACK=cluster CLUSTER=1 scripts/stack.sh down
 
 clean:
 	scripts/stack.sh down || true

@@ -246,6 +246,76 @@ stop() {
     pg_stop "$stack"
 }
 
+# ---------------------------------------------------------------- cluster (make cluster-up)
+
+# A streaming replica of <primary stack>, copied with pg_basebackup, started as a hot standby.
+pg_replica_start() {
+    local stack=$1 port=$2 primary_stack=$3 primary_port=$4
+    pg_paths "$primary_stack"
+    local primary_sock=$PG_SOCK
+    pg_paths "$stack"
+    mkdir -p "$PG_DIR" "$PG_SOCK"
+    chown postgres:postgres "$PG_DIR" "$PG_SOCK"
+    if [ ! -f "$PG_DATA/PG_VERSION" ]; then
+        log "copying postgresql ($primary_stack) to a replica ($stack) with pg_basebackup"
+        runuser -u postgres -- "$PG_BIN/pg_basebackup" -h "$primary_sock" -p "$primary_port" -U postgres \
+            -D "$PG_DATA" -R -X stream -c fast >"$PG_DIR/basebackup.log" 2>&1
+    fi
+    if ! runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
+        log "starting postgresql replica ($stack) on $port"
+        runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_DIR/postgres.log" -w -t 60 \
+            -o "-p $port -k $PG_SOCK -c listen_addresses=127.0.0.1 -c max_connections=200 -c max_locks_per_transaction=256 -c hot_standby=on" start >/dev/null
+    fi
+    log "postgresql replica ($stack) ready"
+}
+
+# Three RabbitMQ nodes joined into one cluster (one Erlang cookie), a PostgreSQL primary and a streaming
+# replica; writes <stack>/env with every broker address, the primary and the replica.
+cluster_start() {
+    local stack=$1 base=${2:-5681} pg_port=${3:-5451}
+    install
+    local nodes=("$base" $((base + 1)) $((base + 2)))
+    for port in "${nodes[@]}"; do
+        local dir="$RUN/$stack/rabbit-$port/rabbitmq"
+        mkdir -p "$dir"
+        [ -f "$dir/.erlang.cookie" ] || { echo "LEADPIPELINECLUSTERCOOKIE" >"$dir/.erlang.cookie"; chmod 400 "$dir/.erlang.cookie"; }
+        rabbit_start "$stack/rabbit-$port" "$port" &
+    done
+    wait
+    for port in "${nodes[@]:1}"; do
+        if ! rabbit_ctl "$stack/rabbit-$port" cluster_status 2>/dev/null | grep -q "leads-${nodes[0]}@localhost"; then
+            log "joining rabbitmq node $port to leads-${nodes[0]}@localhost"
+            rabbit_ctl "$stack/rabbit-$port" stop_app >/dev/null
+            rabbit_ctl "$stack/rabbit-$port" join_cluster "leads-${nodes[0]}@localhost" >/dev/null
+            rabbit_ctl "$stack/rabbit-$port" start_app >/dev/null
+        fi
+    done
+    log "rabbitmq cluster of ${#nodes[@]} nodes on ${nodes[*]}"
+    pg_start "$stack/primary" "$pg_port"
+    pg_replica_start "$stack/replica" $((pg_port + 1)) "$stack/primary" "$pg_port"
+    local urls=""
+    for port in "${nodes[@]}"; do urls="${urls:+$urls,}amqp://guest:guest@127.0.0.1:$port/%2F"; done
+    mkdir -p "$RUN/$stack"
+    cat >"$RUN/$stack/env" <<EOF
+export AMQP_URL=$urls
+export DATABASE_URL=postgres://leads:leads@127.0.0.1:$pg_port/leads
+export ADMIN_DATABASE_URL=postgres://leads:leads@127.0.0.1:$((pg_port + 1))/leads
+export QUEUE_TYPE=quorum
+export RUN_STACK_DIR=$RUN/$stack
+EOF
+}
+
+cluster_stop() {
+    local stack=$1
+    for dir in "$RUN/$stack"/rabbit-*; do
+        [ -d "$dir" ] || continue
+        rabbit_stop "$stack/$(basename "$dir")" &
+    done
+    wait
+    pg_stop "$stack/replica"
+    pg_stop "$stack/primary"
+}
+
 close_inherited_fds
 cmd=${1:-}
 shift || true
@@ -258,7 +328,9 @@ case "$cmd" in
     rabbit-stop) rabbit_stop "$@" ;;
     rabbit-kill) rabbit_kill "$@" ;;
     rabbit-ctl) rabbit_ctl "$@" ;;
+    cluster-start) cluster_start "$@" ;;
+    cluster-stop) cluster_stop "$@" ;;
     pg-start) pg_start "$@" ;;
     pg-stop) pg_stop "$@" ;;
-    *) echo "usage: $0 install|install-browser|start|stop|rabbit-start|rabbit-stop|rabbit-kill|rabbit-ctl|pg-start|pg-stop <stack> ..." >&2; exit 2 ;;
+    *) echo "usage: $0 install|install-browser|start|stop|rabbit-start|rabbit-stop|rabbit-kill|rabbit-ctl|cluster-start|cluster-stop|pg-start|pg-stop <stack> ..." >&2; exit 2 ;;
 esac

@@ -77,7 +77,12 @@ stop_services() {
 }
 
 up() {
-    "$ROOT/scripts/servers.sh" start "$STACK" "${AMQP_PORT:-5672}" "${PG_PORT:-5432}"
+    if [ "${CLUSTER:-0}" = 1 ]; then
+        # Three RabbitMQ nodes (5681-5683) and a PostgreSQL primary (5451) with a streaming replica (5452).
+        "$ROOT/scripts/servers.sh" cluster-start "$STACK" 5681 5451
+    else
+        "$ROOT/scripts/servers.sh" start "$STACK" "${AMQP_PORT:-5672}" "${PG_PORT:-5432}"
+    fi
     # shellcheck disable=SC1090
     . "$DIR/env"
     log "building ($CONFIG)"
@@ -105,7 +110,11 @@ EOF
 
 down() {
     stop_services
-    "$ROOT/scripts/servers.sh" stop "$STACK"
+    if [ "${CLUSTER:-0}" = 1 ]; then
+        "$ROOT/scripts/servers.sh" cluster-stop "$STACK"
+    else
+        "$ROOT/scripts/servers.sh" stop "$STACK"
+    fi
 }
 
 run() {

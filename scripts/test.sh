@@ -16,7 +16,11 @@ cleanup() {
     done
     for extra in "$ROOT"/.run/test-brokers/*; do
         [ -d "$extra" ] || continue
-        scripts/servers.sh stop "test-brokers/$(basename "$extra")" || true
+        if compgen -G "$extra/rabbit-*" >/dev/null; then
+            scripts/servers.sh cluster-stop "test-brokers/$(basename "$extra")" || true
+        else
+            scripts/servers.sh stop "test-brokers/$(basename "$extra")" || true
+        fi
     done
     scripts/servers.sh stop test || true
     exit $status

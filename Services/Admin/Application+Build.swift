@@ -22,6 +22,11 @@ func buildAdminApplication(
     let instance = "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
     let feedQueue = "admin.alerts.\(instance)"
     let database = Database(configuration: configuration.database, logger: logger)
+    // Lead lists, lead pages and analytics may come from a read replica (`ADMIN_DATABASE_URL`); outcomes,
+    // erasure, GDPR export and the outbox always use the primary. A replica lags: a lead created a moment ago
+    // may not be listed yet.
+    let replica = try env.string("ADMIN_DATABASE_URL").map { Database(configuration: try DatabaseConfiguration(url: $0), logger: logger) }
+    let reads = replica ?? database
     let consumerConnection = AMQPConnection(
         configuration: configuration.amqp,
         name: "lead-admin-\(instance)-consume",
@@ -44,30 +49,31 @@ func buildAdminApplication(
     let gate = StartGate()
     let outboxSignal = WakeSignal()
     let outcomes = OutcomeRecorder(client: database.client)
-    let analytics = Analytics(client: database.client, sourceCosts: try Analytics.parseCosts(env.string("SOURCE_COSTS")))
+    let analytics = Analytics(client: reads.client, sourceCosts: try Analytics.parseCosts(env.string("SOURCE_COSTS")))
     let feed = AlertFeed(connection: feedConnection, queue: feedQueue, logger: logger)
-    let leads = LeadsController(client: database.client, outcomes: outcomes, heatHalfLifeDays: try env.double("HEAT_HALF_LIFE_DAYS", default: 14))
+    let leads = LeadsController(client: reads.client, outcomes: outcomes, heatHalfLifeDays: try env.double("HEAT_HALF_LIFE_DAYS", default: 14))
 
     let router = Router()
     router.add(middleware: MetricsMiddleware())
     router.addHealthRoutes(registry: registry) {
         async let databaseUp = database.isReachable(logger: logger)
+        async let replicaUp = replica?.isReachable(logger: logger) ?? true
         return Readiness(checks: [
             "broker": consumerConnection.isConnected && publisherConnection.isConnected,
-            "database": await databaseUp, "migrated": gate.isOpen,
+            "database": await databaseUp, "replica": await replicaUp, "migrated": gate.isOpen,
         ])
     }
     let api = router.group("v1").add(middleware: BearerTokenMiddleware(token: configuration.adminToken))
     leads.addRoutes(to: api)
-    SessionsController(client: database.client).addRoutes(to: api)
+    SessionsController(client: reads.client).addRoutes(to: api)
     AnalyticsController(analytics: analytics).addRoutes(to: api)
     ContactsController(client: database.client, outboxSignal: outboxSignal).addRoutes(to: api)
     api.get("alerts/stream") { _, _ in feed.eventStreamResponse() }
     try DashboardController(
-        token: configuration.adminToken, leads: leads, analytics: analytics, feed: feed, client: database.client
+        token: configuration.adminToken, leads: leads, analytics: analytics, feed: feed, client: reads.client
     ).addRoutes(to: router)
 
-    let services: [any Service] = [
+    var services: [any Service] = [
         database.client,
         AMQPConnectionService(consumerConnection),
         AMQPConnectionService(publisherConnection),
@@ -84,6 +90,7 @@ func buildAdminApplication(
             prefetch: 100, maxBatch: 50, startGate: gate, logger: logger
         ),
     ]
+    if let replica { services.insert(replica.client, at: 1) }
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.adminHost, port: configuration.adminPort), serverName: "lead-admin"),

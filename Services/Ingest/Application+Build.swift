@@ -16,9 +16,13 @@ func buildIngestApplication(
         logger.logLevel = configuration.logLevel
         return logger
     }()
+    // A request waits at most this long for the broker's confirm (a resource alarm holds confirms back),
+    // then gets 503; a late confirm is harmless, the client's retry has the same event_id.
+    var amqp = configuration.amqp
+    amqp.confirmTimeout = .milliseconds(try EnvironmentReader().int("INGEST_CONFIRM_TIMEOUT_MS", default: 5000))
     let connections = (1...2).map { index in
         AMQPConnection(
-            configuration: configuration.amqp,
+            configuration: amqp,
             name: "lead-ingest-\(index)",
             topology: LeadTopology.ingest(configuration.queueType),
             logger: logger

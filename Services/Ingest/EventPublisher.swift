@@ -2,31 +2,27 @@ import AMQP
 import Foundation
 import LeadCore
 import LeadService
-import LeadStore
 import Metrics
 import Synchronization
 
 /// Publishes validated events to `leads.interactions`, spreading them over a few broker connections.
 /// Each publish returns only when the broker confirmed it. When too many messages await confirmation the
 /// caller waits briefly for room, then gets `AMQPError.Code.overloaded` (a 503, not unbounded memory).
-/// A resource alarm on the broker (any connection told `connection.blocked`) fails publishes at once, and a
-/// confirm that does not come within `confirmTimeout` fails the request (503) rather than holding it.
+/// A resource alarm on the broker (any connection told `connection.blocked`) fails publishes at once; a
+/// confirm that does not come within the connection's `confirmTimeout` fails the request (503).
 final class EventPublisher: Sendable {
     let connections: [AMQPConnection]
     /// How long a request may wait for room among the unconfirmed messages.
     let maxWaitForRoom: Duration
-    /// How long a request waits for the broker's confirm.
-    let confirmTimeout: Duration
     private let next = Atomic<Int>(0)
     private let confirmed = Counter(label: "ingest_publish_total", dimensions: [("result", "confirmed")])
     private let failed = Counter(label: "ingest_publish_total", dimensions: [("result", "failed")])
     private let nacked = Counter(label: "ingest_publish_total", dimensions: [("result", "nacked")])
 
-    init(connections: [AMQPConnection], maxWaitForRoom: Duration = .milliseconds(500), confirmTimeout: Duration = .seconds(5)) {
+    init(connections: [AMQPConnection], maxWaitForRoom: Duration = .milliseconds(500)) {
         precondition(!connections.isEmpty)
         self.connections = connections
         self.maxWaitForRoom = maxWaitForRoom
-        self.confirmTimeout = confirmTimeout
     }
 
     /// The broker raised a memory or disk alarm: it blocks every publishing connection, so one told is enough.
@@ -51,14 +47,9 @@ final class EventPublisher: Sendable {
             }
             let connection = pickConnection()
             do {
-                // A message whose confirm is late may still be confirmed after the 503: the client's retry
-                // carries the same event_id, which the pipeline processes once.
-                try await withAbandonableDeadline(confirmTimeout) { try await connection.publish(message) }
+                try await connection.publish(message)
                 confirmed.increment()
                 return
-            } catch is AbandonedAfterDeadline {
-                failed.increment()
-                throw AMQPError(.confirmTimeout, "no confirm from the broker within \(confirmTimeout)")
             } catch let error as AMQPError where error.code == .overloaded && ContinuousClock.now < deadline {
                 try? await Task.sleep(for: .milliseconds(2))
             } catch let error as AMQPError {

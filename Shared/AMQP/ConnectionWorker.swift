@@ -97,6 +97,10 @@ final class ConnectionWorker: @unchecked Sendable {
                     multiple: event.pointee.multiple != 0,
                     error: AMQPError(.nacked, "the broker refused the message")
                 )
+                // Seen on a quorum queue whose leader node was killed: the channel kept nacking every publish
+                // although the queue had a new leader. A fresh connection (and channel) publishes again.
+                connectionLost(reason: "the broker nacked a publish; reconnecting", owner: owner)
+                return
             case LP_EV_DELIVERY:
                 deliver(connection)
             case LP_EV_BLOCKED:

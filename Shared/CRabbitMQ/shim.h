@@ -204,7 +204,10 @@ static inline int lp_queue_declare(amqp_connection_state_t conn, const char *nam
         n++;
     }
     amqp_table_t args = {n, entries};
-    amqp_queue_declare(conn, LP_CHANNEL, amqp_cstring_bytes(name), 0, 1, 0, 0, args);
+    // A queue that expires (a per-process feed) is transient: when its node dies it goes with it, instead of
+    // a durable queue that cannot be redeclared until that node is back.
+    int durable = expires_ms > 0 ? 0 : 1;
+    amqp_queue_declare(conn, LP_CHANNEL, amqp_cstring_bytes(name), 0, durable, 0, 0, args);
     char what[300];
     snprintf(what, sizeof what, "queue.declare %s", name);
     return lp_reply_error(amqp_get_rpc_reply(conn), what, err, errlen);
