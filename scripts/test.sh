@@ -7,9 +7,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 export TEST_DIR="$ROOT/.run/test"
 
-cleanup() {
-    local status=$?
-    # Services and brokers started by the tests record their pids here.
+# The tests' own brokers and databases (a suite's private stack, the cluster), and the services they started.
+stop_test_servers() {
     for pidfile in "$TEST_DIR"/pids/*.pid; do
         [ -f "$pidfile" ] || continue
         kill -9 "$(cat "$pidfile")" 2>/dev/null || true
@@ -23,10 +22,17 @@ cleanup() {
         fi
     done
     scripts/servers.sh stop test || true
+}
+
+cleanup() {
+    local status=$?
+    stop_test_servers
     exit $status
 }
 
-scripts/servers.sh stop test >/dev/null 2>&1 || true
+# Whatever an interrupted run left running goes before its files do (a broker without its pid file
+# would be "reused" on its port and could not be controlled).
+stop_test_servers >/dev/null 2>&1 || true
 rm -rf "$TEST_DIR" "$ROOT/.run/test-brokers"
 mkdir -p "$TEST_DIR/pids" "$TEST_DIR/logs"
 trap cleanup EXIT
