@@ -1,5 +1,5 @@
 # Lead pipeline. `make run` and `make test` set everything up on a fresh Debian machine (as root).
-.PHONY: build up down run test bench chaos cluster-up cluster-down status clean
+.PHONY: build up down run test bench bench-scale chaos cluster-up cluster-down status clean
 
 CONFIG ?= debug
 
@@ -24,6 +24,10 @@ test:
 
 bench:
 	scripts/bench.sh
+
+# Analytics endpoints and model training on ~1M simulated interactions (several minutes).
+bench-scale:
+	scripts/bench-scale.sh
 
 chaos:
 	scripts/chaos.sh

@@ -44,6 +44,7 @@ struct SessionHandler: DeliveryHandler {
             var updates: [ConversionStore.SessionUpdate] = []
             var prompts: [ConversionStore.NewPrompt] = []
             var conversions: [ConversionStore.Converted] = []
+            var withdrawals: [UUID] = []
             for (sessionID, sessionEvents) in bySession {
                 var state = states[sessionID] ?? SessionState(variant: .init(sessionID: sessionID))
                 var seen = Set<UUID>()
@@ -53,6 +54,7 @@ struct SessionHandler: DeliveryHandler {
                     if let converted = decision.converted {
                         conversions.append(.init(promptID: converted.promptID, at: event.occurredAt, seconds: converted.seconds))
                     }
+                    if let withdrawn = decision.withdrawn { withdrawals.append(withdrawn) }
                     if decision.prompt, let promptID = decision.promptID {
                         prompts.append(
                             .init(
@@ -70,7 +72,7 @@ struct SessionHandler: DeliveryHandler {
                 }
             }
             try await ConversionStore.write(
-                sessions: updates, prompts: prompts, conversions: conversions, on: connection, logger: logger
+                sessions: updates, prompts: prompts, conversions: conversions, withdrawals: withdrawals, on: connection, logger: logger
             )
             for prompt in prompts {
                 logger.info(

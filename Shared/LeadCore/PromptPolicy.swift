@@ -23,6 +23,9 @@ package struct PromptPolicy: Sendable, Equatable {
         package var promptID: UUID?
         /// The open prompt this interaction answered (it brought a phone or an email), and after how long.
         package var converted: (promptID: UUID, seconds: Double)?
+        /// An open prompt made after this (late) dismissal or consent withdrawal: withdrawn, since the visitor
+        /// had already said no when it was decided (two workers can apply a session's events out of order).
+        package var withdrawn: UUID?
 
         package static func == (lhs: Decision, rhs: Decision) -> Bool {
             lhs.prompt == rhs.prompt && lhs.reason == rhs.reason && lhs.intentScore == rhs.intentScore
@@ -58,9 +61,15 @@ package struct PromptPolicy: Sendable, Equatable {
             if ContactNormalizer.phone(contact.phone) != nil { state.contactFields.insert("phone") }
             if ContactNormalizer.email(contact.email) != nil { state.contactFields.insert("email") }
         }
+        var withdrawn: UUID?
         if event.consent?.marketing == false || event.type == .promptDismissed {
             let until = now.addingTimeInterval(suppression)
             state.suppressedUntil = max(state.suppressedUntil ?? until, until)
+            if let open = state.openPromptID, let openedAt = state.openPromptAt, openedAt > now, openedAt < until {
+                withdrawn = open
+                state.openPromptID = nil
+                state.openPromptAt = nil
+            }
         }
         var converted: (UUID, Double)?
         if !hadContact, state.hasContact, let promptID = state.openPromptID, let promptedAt = state.openPromptAt {
@@ -71,6 +80,7 @@ package struct PromptPolicy: Sendable, Equatable {
         let intent = IntentScore.compute(state)
         var decision = decide(state, intent: intent, now: now, isLate: isLate)
         decision.converted = converted
+        decision.withdrawn = withdrawn
         if decision.prompt {
             let promptID = UUID()
             decision.promptID = promptID
@@ -84,7 +94,7 @@ package struct PromptPolicy: Sendable, Equatable {
 
     package func decide(_ state: SessionState, intent: Int, now: Date, isLate: Bool = false) -> Decision {
         let threshold = threshold(for: state.variant)
-        func no(_ reason: String) -> Decision { Decision(prompt: false, reason: reason, intentScore: intent, promptID: nil, converted: nil) }
+        func no(_ reason: String) -> Decision { Decision(prompt: false, reason: reason, intentScore: intent, promptID: nil, converted: nil, withdrawn: nil) }
         if state.hasContact { return no("contact already known") }
         if let until = state.suppressedUntil, now < until {
             return no("suppressed until \(JSONCoding.formatTimestamp(until)) (consent withdrawn or prompt dismissed)")
@@ -100,7 +110,8 @@ package struct PromptPolicy: Sendable, Equatable {
             reason: "intent \(intent) reached threshold \(threshold) (variant \(state.variant.rawValue))",
             intentScore: intent,
             promptID: nil,
-            converted: nil
+            converted: nil,
+            withdrawn: nil
         )
     }
 }

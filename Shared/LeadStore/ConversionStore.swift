@@ -113,6 +113,7 @@ package enum ConversionStore {
         sessions: [SessionUpdate],
         prompts: [NewPrompt],
         conversions: [Converted],
+        withdrawals: [UUID] = [],
         on connection: PostgresConnection,
         logger: Logger
     ) async throws {
@@ -176,6 +177,12 @@ package enum ConversionStore {
                 SELECT 'leads.events', 'conversion.prompt', value
                 FROM jsonb_array_elements(\(JSONWriter.string(.array(prompts.map(\.message))))::jsonb)
                 """,
+                logger: logger
+            )
+        }
+        if !withdrawals.isEmpty {
+            try await connection.query(
+                "UPDATE conversion_prompts SET status = 'withdrawn' WHERE id = ANY(\(withdrawals)) AND status = 'open'",
                 logger: logger
             )
         }

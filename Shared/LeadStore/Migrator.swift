@@ -75,6 +75,7 @@ extension PackageResources {
         ("005_alerts.sql", _05_alerts_sql),
         ("006_admin.sql", _06_admin_sql),
         ("007_prediction.sql", _07_prediction_sql),
+        ("008_prompt_withdrawn.sql", _08_prompt_withdrawn_sql),
     ]
 
     /// Every embedded `NNN_name.sql`, sorted by number.

@@ -5,7 +5,8 @@ import PostgresNIO
 import Testing
 
 /// Progressive profiling on the running stack: decisions, cool-down, cap, consent, and two workers racing.
-@Suite struct ConversionTests {
+/// Serialized: the racing test's second worker would otherwise apply other tests' sessions out of order.
+@Suite(.serialized) struct ConversionTests {
     let admin = "http://127.0.0.1:\(SharedStack.adminPort)"
     let adminAuth = [("Authorization", "Bearer dev-admin-token")]
     /// Each test's clock: event times are fixed offsets from it, so a slow machine cannot stretch them.

@@ -106,6 +106,26 @@ import Testing
         #expect(!policy.apply(event(.consultation, at: 40), basePoints: 85, to: &session).prompt)
     }
 
+    /// Two workers may apply a session's events out of order: a dismissal that happened before a prompt was
+    /// decided, applied after it, withdraws that prompt.
+    @Test func lateDismissalWithdrawsTheLaterPrompt() {
+        var session = state(.a)
+        let first = policy.apply(event(.faceAnalysis, at: 0), basePoints: 80, to: &session)
+        let dismissal = policy.apply(event(.promptDismissed, at: 1), basePoints: 0, to: &session)
+        #expect(dismissal.withdrawn == nil)  // dismissing the prompt it answers withdraws nothing
+        let second = policy.apply(event(.consultation, at: 50), basePoints: 85, to: &session)
+        #expect(first.prompt && !second.prompt)
+
+        var raced = state(.a)
+        let prompted = policy.apply(event(.faceAnalysis, at: 0), basePoints: 80, to: &raced)
+        let consultation = policy.apply(event(.consultation, at: 50), basePoints: 85, to: &raced)  // applied first
+        let lateDismissal = policy.apply(event(.promptDismissed, at: 1), basePoints: 0, to: &raced)
+        #expect(prompted.prompt && consultation.prompt)
+        #expect(lateDismissal.withdrawn == consultation.promptID)
+        #expect(raced.openPromptID == nil)
+        #expect(!policy.apply(event(.appointmentBooking, at: 90), basePoints: 90, to: &raced).prompt)
+    }
+
     @Test func contactAfterAPromptConvertsIt() {
         var session = state(.b)
         let prompt = policy.apply(event(.aiRecommendation, at: 0), basePoints: 60, to: &session)
