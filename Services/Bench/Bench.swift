@@ -50,7 +50,12 @@ struct Bench {
         log("starting services")
         let ingest = try await start("lead-ingest", label: "ingest", port: Self.ingestPort)
         let admin = try await start("lead-admin", label: "admin", port: Self.adminPort)
-        let alerts = try await start("lead-alerts", label: "alerts", port: 9113)
+        let webhooks = WebhookSink(port: 9199)
+        defer { webhooks.stop() }
+        let alerts = try await start(
+            "lead-alerts", label: "alerts", port: 9113,
+            extra: ["ALERT_WEBHOOK_URLS": webhooks.url, "ALERT_WEBHOOK_SECRET": "bench-secret", "HIGH_SCORE_THRESHOLD": "80"]
+        )
         var conversion = try await start("lead-conversion", label: "conversion", port: 9112)
         var scorers = [try await start("lead-scorer", label: "scorer-0", port: 9111, extra: ["SCORER_METRICS_PORT": "9111"])]
         var peakRSS: [String: Double] = [:]
@@ -173,13 +178,19 @@ struct Bench {
         log("end to end at \(options.e2eRate) events/s")
         let e2e = try await EndToEnd(
             ingestURL: "http://127.0.0.1:\(Self.ingestPort)", apiKey: Self.apiKey, database: database,
-            configuration: configuration, logger: logger
+            configuration: configuration, webhooks: webhooks, logger: logger
         ).run(rate: options.e2eRate, seconds: options.seconds)
         report.emit(
             "e2e.lead",
             ["rate_per_s": options.e2eRate, "leads": e2e.count, "missing": e2e.missing,
              "row_p50_ms": e2e.rowP50, "row_p99_ms": e2e.rowP99, "bus_p50_ms": e2e.busP50, "bus_p99_ms": e2e.busP99],
             summary: "202 → lead row p50 \(e2e.rowP50) ms p99 \(e2e.rowP99) ms; 202 → lead.scored on the bus p50 \(e2e.busP50) ms p99 \(e2e.busP99) ms (\(e2e.count) leads, \(e2e.missing) missing)"
+        )
+        report.emit(
+            "alerts.latency",
+            ["rate_per_s": options.e2eRate, "alerts": e2e.alerts, "publish_p50_ms": e2e.alertP50, "publish_p99_ms": e2e.alertP99,
+             "webhook_p50_ms": e2e.webhookP50, "webhook_p99_ms": e2e.webhookP99],
+            summary: "lead.scored → alert.high_score p50 \(e2e.alertP50) ms p99 \(e2e.alertP99) ms; → signed webhook received p50 \(e2e.webhookP50) ms p99 \(e2e.webhookP99) ms (\(e2e.alerts) alerts)"
         )
 
         notePeak(ingest, as: "ingest")

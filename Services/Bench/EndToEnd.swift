@@ -20,12 +20,19 @@ struct EndToEnd {
         var rowP99: Double
         var busP50: Double
         var busP99: Double
+        /// `lead.scored` → `alert.high_score` on the bus, and → the webhook's arrival (ms), over `alerts` leads.
+        var alerts: Int
+        var alertP50: Double
+        var alertP99: Double
+        var webhookP50: Double
+        var webhookP99: Double
     }
 
     let ingestURL: String
     let apiKey: String
     let database: PostgresClient
     let configuration: ServiceConfiguration
+    let webhooks: WebhookSink
     let logger: Logger
 
     func run(rate: Int, seconds: Int) async throws -> Result {
@@ -33,18 +40,23 @@ struct EndToEnd {
         var topology = LeadTopology.exchanges
         topology.queues.append(.init(name: tapQueue, type: .classic))
         topology.bindings.append(.init(queue: tapQueue, exchange: LeadTopology.eventsExchange, routingKey: "lead.scored"))
+        topology.bindings.append(.init(queue: tapQueue, exchange: LeadTopology.eventsExchange, routingKey: "alert.high_score"))
         let tap = AMQPConnection(configuration: configuration.amqp, name: "bench-tap", topology: topology, logger: logger)
         guard await tap.waitUntilConnected(timeout: .seconds(10)) else { throw BenchError("tap cannot connect") }
         let deliveries = tap.consume(queue: tapQueue, prefetch: 1000)
         let arrivals = Stamps()
+        let scored = Stamps()
+        let alerted = Stamps()
         let tapTask = Task {
             while let batch = await deliveries.nextBatch(max: 1000) {
                 let now = Date()
                 for delivery in batch {
-                    if let object = try? JSONSerialization.jsonObject(with: delivery.body) as? [String: Any],
-                        object["previous_score"] is NSNull, let eventID = object["event_id"] as? String
-                    {
+                    guard let object = try? JSONSerialization.jsonObject(with: delivery.body) as? [String: Any] else { continue }
+                    if delivery.routingKey == "alert.high_score", let lead = object["lead_id"] as? Int {
+                        alerted.values.withLock { if $0["\(lead)"] == nil { $0["\(lead)"] = now } }
+                    } else if object["previous_score"] is NSNull, let eventID = object["event_id"] as? String {
                         arrivals.values.withLock { $0[eventID] = now }
+                        if let lead = object["lead_id"] as? Int { scored.values.withLock { $0["\(lead)"] = now } }
                     }
                 }
                 tap.ack(batch.last!, multiple: true)
@@ -104,12 +116,31 @@ struct EndToEnd {
             if let createdAt = rows[eventID] { row.record(UInt64(max(0, createdAt.timeIntervalSince(acceptedAt)) * 1_000_000)) }
             if let busAt = arrived[eventID] { bus.record(UInt64(max(0, busAt.timeIntervalSince(acceptedAt)) * 1_000_000)) }
         }
+        // Alerts: every new lead scores 80 (a face analysis), the high-score threshold; give the alerts a moment.
+        let alertDeadline = ContinuousClock.now.advanced(by: .seconds(30))
+        let leads = scored.values.withLock { $0 }
+        while ContinuousClock.now < alertDeadline,
+            webhooks.arrivals.values.withLock({ $0.count }) < leads.count || alerted.values.withLock({ $0.count }) < leads.count
+        {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        var alertLatency = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+        var webhookLatency = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+        let alerts = alerted.values.withLock { $0 }
+        let hooks = webhooks.arrivals.values.withLock { $0 }
+        for (lead, scoredAt) in leads {
+            if let at = alerts[lead] { alertLatency.record(UInt64(max(0, at.timeIntervalSince(scoredAt)) * 1_000_000)) }
+            if let at = hooks[lead] { webhookLatency.record(UInt64(max(0, at.timeIntervalSince(scoredAt)) * 1_000_000)) }
+        }
         func ms(_ value: UInt64) -> Double { rounded(Double(value) / 1000, 2) }
         return Result(
             count: sent.count,
             missing: sent.count - arrived.keys.filter { sent[$0] != nil }.count,
             rowP50: ms(row.valueAtPercentile(50)), rowP99: ms(row.valueAtPercentile(99)),
-            busP50: ms(bus.valueAtPercentile(50)), busP99: ms(bus.valueAtPercentile(99))
+            busP50: ms(bus.valueAtPercentile(50)), busP99: ms(bus.valueAtPercentile(99)),
+            alerts: alerts.count,
+            alertP50: ms(alertLatency.valueAtPercentile(50)), alertP99: ms(alertLatency.valueAtPercentile(99)),
+            webhookP50: ms(webhookLatency.valueAtPercentile(50)), webhookP99: ms(webhookLatency.valueAtPercentile(99))
         )
     }
 }
