@@ -95,6 +95,11 @@ import Testing
         #expect(carried > 0 && carried < 1)
         #expect(try await LeadCtl.run(["model", "deactivate"], label: "predict-deactivate").status == 0)
         await tap.close()
-        try await TestDatabase.client.query("DROP DATABASE IF EXISTS \(unescaped: name) WITH (FORCE)", logger: TestDatabase.logger)
+        // Cleanup only (make test wipes the cluster anyway): a failure here is reported, not fatal.
+        do {
+            try await TestDatabase.client.query("DROP DATABASE IF EXISTS \(unescaped: name) WITH (FORCE)", logger: TestDatabase.logger)
+        } catch {
+            print("could not drop \(name): \(String(reflecting: error))")
+        }
     }
 }
