@@ -13,6 +13,19 @@ actor SharedStack {
     private var starting: Task<Endpoints, any Error>?
     private var processes: [ServiceProcess] = []
 
+    static func isListening(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+
     static let ingestPort = 18_080
     static let adminPort = 18_081
 
@@ -24,6 +37,10 @@ actor SharedStack {
     }
 
     private func launch() async throws -> Endpoints {
+        // A service left running by an interrupted run would answer the readiness checks in place of ours.
+        for port in [Self.ingestPort, Self.adminPort, 19101, 19102, 19103] where Self.isListening(port) {
+            throw TestFailure("port \(port) is already in use (a service left from an earlier run?); stop it first")
+        }
         let common = [
             "SCORER_METRICS_PORT": "19101", "CONVERSION_METRICS_PORT": "19102", "ALERTS_METRICS_PORT": "19103",
             "INGEST_PORT": "\(Self.ingestPort)", "ADMIN_PORT": "\(Self.adminPort)",
