@@ -12,9 +12,23 @@ package struct InteractionValidator: Sendable {
 
     package init() {}
 
+    static func containsNUL(_ value: JSONValue) -> Bool {
+        switch value {
+        case .string(let text): text.utf8.contains(0)
+        case .array(let items): items.contains(where: containsNUL)
+        case .object(let object): object.contains { $0.key.utf8.contains(0) || containsNUL($0.value) }
+        default: false
+        }
+    }
+
     package func validate(_ value: JSONValue, receivedAt: Date = Date()) throws(ValidationError) -> InteractionEvent {
         guard case .object(let body) = value else {
             throw ValidationError(code: "invalid_event", "an event must be a JSON object", field: nil)
+        }
+        // PostgreSQL cannot store U+0000 in text or jsonb: such an event would be accepted, then fail in every
+        // worker and end in a dead-letter queue. Refuse it here instead.
+        for field in ["session_id", "source_page", "contact", "data"] where body[field].map(Self.containsNUL) == true {
+            throw .invalid(field, "must not contain the NUL character (U+0000)")
         }
         let eventID = try uuid(body["event_id"], field: "event_id") ?? UUID()
         let sessionID = try sessionID(body["session_id"])

@@ -89,6 +89,15 @@ import Testing
         #expect(field(of: #"{"session_id": "s", "type": "page_view", "data": {"x": "\#(large)"}}"#) == "data")
     }
 
+    /// PostgreSQL cannot store U+0000: an event carrying one anywhere it is kept is a 422, not a dead letter.
+    @Test func nulCharactersAreRefusedWhereverTheyWouldBeStored() {
+        #expect(field(of: #"{"session_id": "s\u0000", "type": "page_view"}"#) == "session_id")
+        #expect(field(of: #"{"session_id": "s", "type": "page_view", "data": {"a": ["x\u0000"]}}"#) == "data")
+        #expect(field(of: #"{"session_id": "s", "type": "page_view", "data": {"k\u0000": 1}}"#) == "data")
+        #expect(field(of: #"{"session_id": "s", "type": "page_view", "contact": {"name": "A\u0000"}}"#) == "contact")
+        #expect(field(of: #"{"session_id": "s", "type": "page_view", "ignored": "\u0000"}"#) == "accepted")
+    }
+
     @Test func blankContactFieldsAreAbsent() throws {
         let event = try validate(#"{"session_id": "s", "type": "page_view", "contact": {"email": " ", "phone": ""}}"#)
         #expect(event.contact == nil)

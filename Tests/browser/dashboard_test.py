@@ -12,8 +12,7 @@ import time
 import urllib.request
 import uuid
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
+from common import chromium, get_json
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -27,10 +26,6 @@ def post_json(url, body, token):
         return response.status
 
 
-def get_json(url, token):
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)
 
 
 def main():
@@ -42,11 +37,7 @@ def main():
     parser.add_argument("--screenshot", required=True)
     args = parser.parse_args()
 
-    options = webdriver.ChromeOptions()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1440,1000", "--disable-gpu"):
-        options.add_argument(flag)
-    options.binary_location = "/usr/bin/chromium"
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver = chromium(1440)
     wait = WebDriverWait(driver, 30)
     step = "start"
     try:
