@@ -7,6 +7,8 @@
 #   scripts/servers.sh rabbit-start <stack> [amqp_port]
 #   scripts/servers.sh rabbit-stop|rabbit-kill <stack>          (the port it was started on)
 #   scripts/servers.sh pg-start|pg-stop <stack> [pg_port]
+#   scripts/servers.sh cluster-start|cluster-stop <stack> [amqp_base_port] [pg_port]   3 brokers, primary + replica
+#   scripts/servers.sh rabbit-cluster-start|rabbit-cluster-stop <stack> [amqp_base_port]   the 3 brokers only
 #
 # start writes .run/<stack>/env (AMQP_URL, DATABASE_URL) for the services and tests to source.
 # Everything is idempotent: a server already running for the stack is reused.
@@ -273,6 +275,24 @@ pg_replica_start() {
 # replica; writes <stack>/env with every broker address, the primary and the replica.
 cluster_start() {
     local stack=$1 base=${2:-5681} pg_port=${3:-5451}
+    rabbit_cluster_start "$stack" "$base"
+    pg_start "$stack/primary" "$pg_port"
+    pg_replica_start "$stack/replica" $((pg_port + 1)) "$stack/primary" "$pg_port"
+    local urls=""
+    for port in "$base" $((base + 1)) $((base + 2)); do urls="${urls:+$urls,}amqp://guest:guest@127.0.0.1:$port/%2F"; done
+    mkdir -p "$RUN/$stack"
+    cat >"$RUN/$stack/env" <<EOF
+export AMQP_URL=$urls
+export DATABASE_URL=postgres://leads:leads@127.0.0.1:$pg_port/leads
+export ADMIN_DATABASE_URL=postgres://leads:leads@127.0.0.1:$((pg_port + 1))/leads
+export QUEUE_TYPE=quorum
+export RUN_STACK_DIR=$RUN/$stack
+EOF
+}
+
+# The three RabbitMQ nodes of a cluster only (make bench measures the cluster beside a single node).
+rabbit_cluster_start() {
+    local stack=$1 base=${2:-5681}
     install
     local nodes=("$base" $((base + 1)) $((base + 2)))
     for port in "${nodes[@]}"; do
@@ -291,29 +311,22 @@ cluster_start() {
         fi
     done
     log "rabbitmq cluster of ${#nodes[@]} nodes on ${nodes[*]}"
-    pg_start "$stack/primary" "$pg_port"
-    pg_replica_start "$stack/replica" $((pg_port + 1)) "$stack/primary" "$pg_port"
-    local urls=""
-    for port in "${nodes[@]}"; do urls="${urls:+$urls,}amqp://guest:guest@127.0.0.1:$port/%2F"; done
-    mkdir -p "$RUN/$stack"
-    cat >"$RUN/$stack/env" <<EOF
-export AMQP_URL=$urls
-export DATABASE_URL=postgres://leads:leads@127.0.0.1:$pg_port/leads
-export ADMIN_DATABASE_URL=postgres://leads:leads@127.0.0.1:$((pg_port + 1))/leads
-export QUEUE_TYPE=quorum
-export RUN_STACK_DIR=$RUN/$stack
-EOF
 }
 
 cluster_stop() {
+    local stack=$1
+    rabbit_cluster_stop "$stack"
+    pg_stop "$stack/replica"
+    pg_stop "$stack/primary"
+}
+
+rabbit_cluster_stop() {
     local stack=$1
     for dir in "$RUN/$stack"/rabbit-*; do
         [ -d "$dir" ] || continue
         rabbit_stop "$stack/$(basename "$dir")" &
     done
     wait
-    pg_stop "$stack/replica"
-    pg_stop "$stack/primary"
 }
 
 close_inherited_fds
@@ -330,6 +343,8 @@ case "$cmd" in
     rabbit-ctl) rabbit_ctl "$@" ;;
     cluster-start) cluster_start "$@" ;;
     cluster-stop) cluster_stop "$@" ;;
+    rabbit-cluster-start) rabbit_cluster_start "$@" ;;
+    rabbit-cluster-stop) rabbit_cluster_stop "$@" ;;
     pg-start) pg_start "$@" ;;
     pg-stop) pg_stop "$@" ;;
     *) echo "usage: $0 install|install-browser|start|stop|rabbit-start|rabbit-stop|rabbit-kill|rabbit-ctl|cluster-start|cluster-stop|pg-start|pg-stop <stack> ..." >&2; exit 2 ;;

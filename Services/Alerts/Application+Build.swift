@@ -23,6 +23,8 @@ func buildAlertsApplication(
         cap: .seconds(try env.int("WEBHOOK_RETRY_CAP_SECONDS", default: 3600)),
         giveUpAfter: .seconds(try env.int("WEBHOOK_RETRY_HOURS", default: 24) * 3600)
     )
+    let webhookTimeout = try env.int("WEBHOOK_TIMEOUT_SECONDS", default: 10)
+    let webhookConcurrency = try env.int("WEBHOOK_CONCURRENCY", default: 16)
     let signer = try configuration.webhookSecret.map { try WebhookSigner(secret: $0) }
     if !configuration.webhookURLs.isEmpty, signer == nil {
         throw ConfigurationError("ALERT_WEBHOOK_URLS is set but ALERT_WEBHOOK_SECRET is empty: webhooks must be signed")
@@ -50,7 +52,8 @@ func buildAlertsApplication(
             return [
                 WebhookDeliverer(
                     urls: configuration.webhookURLs, signer: signer, schedule: schedule, client: context.database.client,
-                    signal: deliveriesSignal, gate: context.gate, logger: context.logger
+                    signal: deliveriesSignal, gate: context.gate, logger: context.logger,
+                    concurrency: max(1, webhookConcurrency), requestTimeout: .seconds(Int64(max(1, webhookTimeout)))
                 )
             ]
         }

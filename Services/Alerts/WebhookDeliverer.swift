@@ -9,10 +9,16 @@ import NIOCore
 import NIOHTTP1
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 
 /// Delivers pending webhooks: one loop per endpoint, so a slow or dead endpoint never delays another. State
 /// lives in `webhook_deliveries` (a restart resumes where it stopped); every attempt is recorded; retries back
 /// off exponentially with jitter until `giveUpAfter`; 410 Gone disables the endpoint.
+///
+/// Each endpoint keeps up to `concurrency` attempts in flight and claims more as soon as one ends or new
+/// alerts are committed, so a burst is delivered at the endpoint's pace rather than in lock-step rounds.
+/// Finished attempts are recorded in batches (one transaction for all that ended together); an attempt's
+/// slot is freed only once it is recorded, so the claim lease always outlasts it.
 struct WebhookDeliverer: Service, CustomStringConvertible {
     let urls: [String]
     let signer: WebhookSigner
@@ -22,33 +28,54 @@ struct WebhookDeliverer: Service, CustomStringConvertible {
     let gate: StartGate
     let logger: Logger
     /// Deliveries in flight per endpoint.
-    var concurrency = 4
+    var concurrency = 16
     var requestTimeout: TimeAmount = .seconds(10)
+
+    /// How long a claimed delivery stays leased: one attempt (the request timeout) plus recording it, with room.
+    private var lease: Duration { .nanoseconds(requestTimeout.nanoseconds) + .seconds(10) }
 
     var description: String { "WebhookDeliverer(\(urls.count) endpoints)" }
 
     func run() async throws {
         guard await gate.wait() else { return }
         let wakeups = urls.map { _ in WakeSignal() }
+        let recorder = AttemptRecorder(client: client, logger: logger)
+        // A client of its own: the shared one opens at most 8 connections per host, fewer than `concurrency`.
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency)
+        configuration.redirectConfiguration = .disallow
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         await withTaskGroup(of: Void.self) { group in
             // Fan the shared signal out to every endpoint's loop.
             group.addTask {
-                while !Task.isShuttingDownGracefully {
+                while !Task.isShuttingDownGracefully, !Task.isCancelled {
                     await signal.wait(upTo: .seconds(1))
                     for wakeup in wakeups { wakeup.notify() }
                 }
             }
-            for (url, wakeup) in zip(urls, wakeups) {
-                group.addTask { await endpointLoop(url: url, wakeup: wakeup) }
+            group.addTask { await recorder.run() }
+            await withTaskGroup(of: Void.self) { endpoints in
+                for (url, wakeup) in zip(urls, wakeups) {
+                    endpoints.addTask { await endpointLoop(url: url, wakeup: wakeup, recorder: recorder, http: http) }
+                }
+                try? await gracefulShutdown()
+                signal.notify()
+                for wakeup in wakeups { wakeup.notify() }
+                await endpoints.waitForAll()
             }
-            try? await gracefulShutdown()
-            signal.notify()
-            for wakeup in wakeups { wakeup.notify() }
+            // Every attempt has been recorded by now (each waited for its record); the recorder may stop.
+            recorder.finish()
             await group.waitForAll()
         }
+        try? await http.shutdown()
     }
 
-    private func endpointLoop(url: String, wakeup: WakeSignal) async {
+    private enum LoopEvent: Sendable {
+        case attempted(delivered: Bool)
+        case woken
+    }
+
+    private func endpointLoop(url: String, wakeup: WakeSignal, recorder: AttemptRecorder, http: HTTPClient) async {
         let logger = {
             var logger = self.logger
             logger[metadataKey: "webhook.url"] = "\(redacted(url))"
@@ -56,35 +83,59 @@ struct WebhookDeliverer: Service, CustomStringConvertible {
         }()
         let delivered = Counter(label: "webhook_deliveries_total", dimensions: [("result", "delivered")])
         let failed = Counter(label: "webhook_deliveries_total", dimensions: [("result", "failed_attempt")])
-        while !Task.isShuttingDownGracefully {
-            do {
-                if try await AlertStore.isDisabled(url: url, client: client, logger: logger) {
-                    await wakeup.wait(upTo: .seconds(30))
-                    continue
-                }
-                // The lease outlasts one attempt (request timeout + recording); after a crash the delivery is retried then.
-                let due = try await AlertStore.claimDue(url: url, limit: concurrency, lease: .seconds(20), client: client, logger: logger)
-                if due.isEmpty {
+        await withTaskGroup(of: LoopEvent.self) { group in
+            var inFlight = 0
+            var waiting = false
+            var mayHaveDue = true
+            var failuresInARow = 0
+            func addWaiter() {
+                waiting = true
+                group.addTask {
                     await wakeup.wait(upTo: .seconds(1))
+                    return .woken
+                }
+            }
+            addWaiter()
+            while let event = await group.next() {
+                switch event {
+                case .attempted(let ok):
+                    inFlight -= 1
+                    (ok ? delivered : failed).increment()
+                case .woken:
+                    waiting = false
+                    mayHaveDue = true
+                }
+                if Task.isShuttingDownGracefully || Task.isCancelled {
+                    // No new claims; the attempts in flight finish and are recorded (or fail at once, if cancelled).
+                    if inFlight == 0 && !waiting { break }
                     continue
                 }
-                await withTaskGroup(of: Void.self) { group in
+                if !waiting { addWaiter() }
+                guard mayHaveDue, inFlight < concurrency else { continue }
+                let limit = concurrency - inFlight
+                do {
+                    // After a crash, the delivery is retried when its lease ends.
+                    let due = try await AlertStore.claimDue(url: url, limit: limit, lease: lease, client: client, logger: logger)
+                    failuresInARow = 0
                     for delivery in due {
-                        group.addTask {
-                            let ok = await attempt(delivery, logger: logger)
-                            (ok ? delivered : failed).increment()
-                        }
+                        inFlight += 1
+                        group.addTask { .attempted(delivered: await attempt(delivery, recorder: recorder, http: http, logger: logger)) }
                     }
+                    // A short claim means nothing else is due now: wait for a wake-up (new alerts, or the 1 s poll).
+                    mayHaveDue = due.count == limit
+                } catch {
+                    failuresInARow += 1
+                    if failuresInARow == 1 || failuresInARow % 30 == 0 {
+                        logger.warning("webhook loop failed; retrying", metadata: ["error": "\(String(reflecting: error))"])
+                    }
+                    mayHaveDue = false
                 }
-            } catch {
-                logger.warning("webhook loop failed; retrying", metadata: ["error": "\(String(reflecting: error))"])
-                await wakeup.wait(upTo: .seconds(2))
             }
         }
     }
 
     /// One POST, recorded whatever happens. Returns whether it was delivered.
-    private func attempt(_ delivery: AlertStore.Delivery, logger: Logger) async -> Bool {
+    private func attempt(_ delivery: AlertStore.Delivery, recorder: AttemptRecorder, http: HTTPClient, logger: Logger) async -> Bool {
         let body = Data(delivery.payload.utf8)
         let webhookID = delivery.alertID.uuidString.lowercased()
         let timestamp = Int(Date().timeIntervalSince1970)
@@ -99,7 +150,7 @@ struct WebhookDeliverer: Service, CustomStringConvertible {
         var statusCode: Int?
         var errorText: String?
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: requestTimeout)
+            let response = try await http.execute(request, timeout: requestTimeout)
             statusCode = Int(response.status.code)
             _ = try? await response.body.collect(upTo: 64 * 1024)
         } catch {
@@ -126,14 +177,11 @@ struct WebhookDeliverer: Service, CustomStringConvertible {
                 ]
             )
         }
-        do {
-            try await AlertStore.recordAttempt(
-                delivery, statusCode: statusCode, latency: latency, error: errorText, outcome: outcome, client: client, logger: logger
-            )
-        } catch {
-            // The lease expires and the delivery is attempted again: at least once, never silently dropped.
-            logger.warning("cannot record webhook attempt", metadata: ["error": "\(String(reflecting: error))"])
-        }
+        // A failure to record is logged by the recorder; the lease then expires and the delivery is attempted
+        // again: at least once, never silently dropped.
+        await recorder.record(
+            AlertStore.Attempt(delivery: delivery, statusCode: statusCode, latency: latency, error: errorText, outcome: outcome)
+        )
         if case .delivered = outcome {
             logger.info("webhook delivered", metadata: ["webhook.id": "\(webhookID)", "attempt": "\(delivery.attempts + 1)"])
             return true
@@ -148,5 +196,76 @@ struct WebhookDeliverer: Service, CustomStringConvertible {
         components.password = nil
         components.query = nil
         return components.string ?? "(invalid url)"
+    }
+}
+
+/// Records finished attempts in batches: whatever ended while the previous batch was being written goes into
+/// the next transaction. `record` returns once its attempt is written (or the write failed and was logged).
+final class AttemptRecorder: Sendable {
+    private struct State {
+        var pending: [(AlertStore.Attempt, CheckedContinuation<Void, Never>)] = []
+        var finished = false
+        /// `run` has returned: nothing more is written (a cancelled service); `record` returns at once.
+        var stopped = false
+    }
+
+    private let state = Mutex(State())
+    private let signal = WakeSignal()
+    private let client: PostgresClient
+    private let logger: Logger
+    private let batches = Recorder(label: "webhook_attempts_recorded_per_batch")
+
+    init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    func record(_ attempt: AlertStore.Attempt) async {
+        await withCheckedContinuation { continuation in
+            let stopped = state.withLock { state in
+                if !state.stopped { state.pending.append((attempt, continuation)) }
+                return state.stopped
+            }
+            if stopped { continuation.resume() } else { signal.notify() }
+        }
+    }
+
+    /// Stops `run` once everything recorded so far is written.
+    func finish() {
+        state.withLock { $0.finished = true }
+        signal.notify()
+    }
+
+    func run() async {
+        while true {
+            let (batch, finished) = state.withLock { state in
+                defer { state.pending.removeAll(keepingCapacity: true) }
+                return (state.pending, state.finished)
+            }
+            if !batch.isEmpty {
+                do {
+                    try await AlertStore.recordAttempts(batch.map(\.0), client: client, logger: logger)
+                    batches.record(batch.count)
+                } catch {
+                    logger.warning(
+                        "cannot record webhook attempts; their deliveries are retried when the lease ends",
+                        metadata: ["attempts": "\(batch.count)", "error": "\(String(reflecting: error))"]
+                    )
+                }
+                for (_, continuation) in batch { continuation.resume() }
+                continue
+            }
+            if finished || Task.isCancelled {
+                // Unwritten attempts are retried when their lease ends.
+                let left = state.withLock { state in
+                    state.stopped = true
+                    defer { state.pending.removeAll() }
+                    return state.pending
+                }
+                for (_, continuation) in left { continuation.resume() }
+                return
+            }
+            await signal.wait(upTo: .seconds(1))
+        }
     }
 }

@@ -37,7 +37,7 @@ struct Bench {
         report.printTable()
     }
 
-    private func start(_ binary: String, label: String, port: Int, extra: [String: String] = [:]) async throws -> BenchProcess {
+    func start(_ binary: String, label: String, port: Int, extra: [String: String] = [:]) async throws -> BenchProcess {
         let process = try BenchProcess(
             name: label, binary: binary, binDir: binDir, logDir: logDir,
             environment: serviceEnvironment.merging(extra) { $1 }, readyPort: port
@@ -193,6 +193,13 @@ struct Bench {
             summary: "lead.scored → alert.high_score p50 \(e2e.alertP50) ms p99 \(e2e.alertP99) ms; → signed webhook received p50 \(e2e.webhookP50) ms p99 \(e2e.webhookP99) ms (\(e2e.alerts) alerts)"
         )
 
+        report.emit(
+            "conversion.latency",
+            ["rate_per_s": options.e2eRate / 4, "sessions": e2e.sessions, "prompted": e2e.prompted,
+             "prompt_p50_ms": e2e.promptP50, "prompt_p99_ms": e2e.promptP99],
+            summary: "anonymous consultation 202 → conversion.prompt p50 \(e2e.promptP50) ms p99 \(e2e.promptP99) ms (\(e2e.prompted) of \(e2e.sessions) sessions prompted)"
+        )
+
         notePeak(ingest, as: "ingest")
         notePeak(admin, as: "admin")
         notePeak(alerts, as: "alerts")
@@ -203,6 +210,13 @@ struct Bench {
 
         for process in [ingest, admin, alerts, conversion] + scorers { await process.stop() }
         await broker.close()
+
+        try await runCluster(
+            options: options, database: database,
+            single: SingleNodeFigures(
+                brokerCeiling: brokerCeiling, ingestSingle: single.requestsPerSecond, ingestBatchEvents: eventsPerSecond, scorer: plainRate
+            )
+        )
     }
 
     static func sampleEvent() -> InteractionEvent {
@@ -214,7 +228,7 @@ struct Bench {
         )
     }
 
-    private func log(_ message: String) {
+    func log(_ message: String) {
         FileHandle.standardError.write(Data("[bench] \(message)\n".utf8))
     }
 }

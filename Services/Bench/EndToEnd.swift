@@ -11,7 +11,8 @@ import PostgresNIO
 import Synchronization
 
 /// Latency from lead-ingest's 202 to the lead row (its transaction time) and to `lead.scored` on the bus,
-/// for new people arriving at a steady rate.
+/// for new people arriving at a steady rate; beside them, anonymous visitors (one per four people) whose
+/// consultation should prompt them for contact details: 202 → `conversion.prompt` on the bus.
 struct EndToEnd {
     struct Result {
         var count: Int
@@ -26,6 +27,11 @@ struct EndToEnd {
         var alertP99: Double
         var webhookP50: Double
         var webhookP99: Double
+        /// Anonymous sessions sent, prompts seen for them, and 202 → `conversion.prompt` (ms).
+        var sessions: Int
+        var prompted: Int
+        var promptP50: Double
+        var promptP99: Double
     }
 
     let ingestURL: String
@@ -41,18 +47,22 @@ struct EndToEnd {
         topology.queues.append(.init(name: tapQueue, type: .classic))
         topology.bindings.append(.init(queue: tapQueue, exchange: LeadTopology.eventsExchange, routingKey: "lead.scored"))
         topology.bindings.append(.init(queue: tapQueue, exchange: LeadTopology.eventsExchange, routingKey: "alert.high_score"))
+        topology.bindings.append(.init(queue: tapQueue, exchange: LeadTopology.eventsExchange, routingKey: "conversion.prompt"))
         let tap = AMQPConnection(configuration: configuration.amqp, name: "bench-tap", topology: topology, logger: logger)
         guard await tap.waitUntilConnected(timeout: .seconds(10)) else { throw BenchError("tap cannot connect") }
         let deliveries = tap.consume(queue: tapQueue, prefetch: 1000)
         let arrivals = Stamps()
         let scored = Stamps()
         let alerted = Stamps()
+        let prompts = Stamps()
         let tapTask = Task {
             while let batch = await deliveries.nextBatch(max: 1000) {
                 let now = Date()
                 for delivery in batch {
                     guard let object = try? JSONSerialization.jsonObject(with: delivery.body) as? [String: Any] else { continue }
-                    if delivery.routingKey == "alert.high_score", let lead = object["lead_id"] as? Int {
+                    if delivery.routingKey == "conversion.prompt", let session = object["session_id"] as? String {
+                        prompts.values.withLock { if $0[session] == nil { $0[session] = now } }
+                    } else if delivery.routingKey == "alert.high_score", let lead = object["lead_id"] as? Int {
                         alerted.values.withLock { if $0["\(lead)"] == nil { $0["\(lead)"] = now } }
                     } else if object["previous_score"] is NSNull, let eventID = object["event_id"] as? String {
                         arrivals.values.withLock { $0[eventID] = now }
@@ -65,6 +75,7 @@ struct EndToEnd {
 
         // Send: one new person per event, at a fixed rate.
         let accepted = Stamps()
+        let anonymous = Stamps()
         let total = rate * seconds
         let interval = Duration.seconds(1) / rate
         let started = ContinuousClock.now
@@ -84,6 +95,15 @@ struct EndToEnd {
                     if let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(10)), response.status == .accepted {
                         let now = Date()
                         accepted.values.withLock { $0[eventID] = now }
+                    }
+                    guard index % 4 == 0 else { return }
+                    let session = "e2e-anon-\(run)-\(index)"
+                    let visit = #"{"event_id":"\#(UUID().uuidString.lowercased())","session_id":"\#(session)","type":"consultation","data":{"procedure":"Rhinoplasty"}}"#
+                    var anonymousRequest = request
+                    anonymousRequest.body = .bytes(ByteBuffer(string: visit))
+                    if let response = try? await HTTPClient.shared.execute(anonymousRequest, timeout: .seconds(10)), response.status == .accepted {
+                        let now = Date()
+                        anonymous.values.withLock { $0[session] = now }
                     }
                 }
             }
@@ -124,6 +144,15 @@ struct EndToEnd {
         {
             try await Task.sleep(for: .milliseconds(100))
         }
+        let visitors = anonymous.values.withLock { $0 }
+        while ContinuousClock.now < alertDeadline, prompts.values.withLock({ $0.count }) < visitors.count {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        var promptLatency = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+        let prompted = prompts.values.withLock { $0 }
+        for (session, acceptedAt) in visitors {
+            if let at = prompted[session] { promptLatency.record(UInt64(max(0, at.timeIntervalSince(acceptedAt)) * 1_000_000)) }
+        }
         var alertLatency = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
         var webhookLatency = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
         let alerts = alerted.values.withLock { $0 }
@@ -140,7 +169,9 @@ struct EndToEnd {
             busP50: ms(bus.valueAtPercentile(50)), busP99: ms(bus.valueAtPercentile(99)),
             alerts: alerts.count,
             alertP50: ms(alertLatency.valueAtPercentile(50)), alertP99: ms(alertLatency.valueAtPercentile(99)),
-            webhookP50: ms(webhookLatency.valueAtPercentile(50)), webhookP99: ms(webhookLatency.valueAtPercentile(99))
+            webhookP50: ms(webhookLatency.valueAtPercentile(50)), webhookP99: ms(webhookLatency.valueAtPercentile(99)),
+            sessions: visitors.count, prompted: visitors.keys.filter { prompted[$0] != nil }.count,
+            promptP50: ms(promptLatency.valueAtPercentile(50)), promptP99: ms(promptLatency.valueAtPercentile(99))
         )
     }
 }

@@ -18,6 +18,9 @@ struct LeadBench: AsyncParsableCommand {
     @Option(help: "Rows for the database ceiling.") var databaseRows = 100_000
     @Option(help: "Events per second for the end-to-end latency run.") var e2eRate = 200
     @Option(help: "Where logs of the started services go.") var logDir = ".run/bench/logs"
+    @Option(help: "Stack name for the 3-node RabbitMQ cluster phase (started with scripts/servers.sh); empty skips it.")
+    var clusterStack = ""
+    @Option(help: "First AMQP port of the cluster's three nodes.") var clusterBasePort = 5686
 
     func run() async throws {
         LoggingSystem.bootstrap { label in

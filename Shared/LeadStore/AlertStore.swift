@@ -70,7 +70,8 @@ package enum AlertStore {
         package var retrySince: Date
     }
 
-    /// Takes up to `limit` due deliveries for `url` and leases them for `lease` (a crash hands them back then).
+    /// Takes up to `limit` due deliveries for `url` (none while it is disabled) and leases them for `lease` (a
+    /// crash hands them back then).
     package static func claimDue(url: String, limit: Int, lease: Duration, client: PostgresClient, logger: Logger) async throws -> [Delivery] {
         let seconds = Double(lease.components.seconds)
         let rows = try await client.query(
@@ -79,6 +80,7 @@ package enum AlertStore {
             WHERE d.id IN (
                 SELECT id FROM webhook_deliveries
                 WHERE url = \(url) AND status = 'pending' AND next_attempt_at <= now()
+                  AND NOT EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.url = \(url) AND e.disabled_at IS NOT NULL)
                 ORDER BY next_attempt_at LIMIT \(limit) FOR UPDATE SKIP LOCKED)
             RETURNING d.id, d.alert_id, d.url, d.payload::text, d.attempts, d.retry_since
             """,
@@ -99,59 +101,94 @@ package enum AlertStore {
         case gone
     }
 
-    /// Records one attempt and what follows from it.
-    package static func recordAttempt(
-        _ delivery: Delivery,
-        statusCode: Int?,
-        latency: Duration,
-        error: String?,
-        outcome: AttemptOutcome,
-        client: PostgresClient,
-        logger: Logger
-    ) async throws {
-        let milliseconds = Double(latency.components.seconds) * 1000 + Double(latency.components.attoseconds) / 1e15
+    /// One finished attempt, to be recorded.
+    package struct Attempt: Sendable {
+        package var delivery: Delivery
+        package var statusCode: Int?
+        package var latency: Duration
+        package var error: String?
+        package var outcome: AttemptOutcome
+
+        package init(delivery: Delivery, statusCode: Int?, latency: Duration, error: String?, outcome: AttemptOutcome) {
+            self.delivery = delivery
+            self.statusCode = statusCode
+            self.latency = latency
+            self.error = error
+            self.outcome = outcome
+        }
+    }
+
+    /// Records finished attempts and what follows from each, in one transaction: every attempt row and every
+    /// delivered delivery in one statement each (the common case), retries and 410s one by one.
+    package static func recordAttempts(_ attempts: [Attempt], client: PostgresClient, logger: Logger) async throws {
+        guard !attempts.isEmpty else { return }
+        let rows: [JSONValue] = attempts.map { attempt in
+            let milliseconds = Double(attempt.latency.components.seconds) * 1000 + Double(attempt.latency.components.attoseconds) / 1e15
+            return .object([
+                "delivery_id": .int(attempt.delivery.id), "status_code": attempt.statusCode.map { .int(Int64($0)) } ?? .null,
+                "latency_ms": .double(milliseconds), "error": attempt.error.map { .string($0) } ?? .null,
+            ])
+        }
+        let delivered: [Int64] = attempts.compactMap { attempt in
+            if case .delivered = attempt.outcome { attempt.delivery.id } else { nil }
+        }
         try await client.withTransaction(logger: logger) { connection in
             try await connection.query(
                 """
                 INSERT INTO webhook_attempts (delivery_id, status_code, latency_ms, error)
-                VALUES (\(delivery.id), \(statusCode), \(milliseconds), \(error))
+                SELECT delivery_id, status_code, latency_ms, error
+                FROM jsonb_to_recordset(\(JSONWriter.string(.array(rows)))::jsonb)
+                     AS x(delivery_id BIGINT, status_code INTEGER, latency_ms DOUBLE PRECISION, error TEXT)
                 """,
                 logger: logger
             )
-            switch outcome {
-            case .delivered:
+            if !delivered.isEmpty {
+                // Only 2xx answers are delivered, so last_status is the attempt's own.
+                let codes = attempts.compactMap { attempt -> Int? in
+                    if case .delivered = attempt.outcome { attempt.statusCode ?? 200 } else { nil }
+                }
                 try await connection.query(
                     """
-                    UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, last_status = \(statusCode),
-                        last_error = NULL, delivered_at = now() WHERE id = \(delivery.id)
+                    UPDATE webhook_deliveries d SET status = 'delivered', attempts = d.attempts + 1, last_status = x.code,
+                        last_error = NULL, delivered_at = now()
+                    FROM unnest(\(delivered)::bigint[], \(codes)::integer[]) AS x(id, code)
+                    WHERE d.id = x.id
                     """,
                     logger: logger
                 )
-            case .retry(let next, let giveUp):
-                try await connection.query(
-                    """
-                    UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = \(statusCode), last_error = \(error),
-                        next_attempt_at = \(next), status = CASE WHEN \(giveUp) THEN 'failed' ELSE 'pending' END
-                    WHERE id = \(delivery.id)
-                    """,
-                    logger: logger
-                )
-            case .gone:
-                try await connection.query(
-                    """
-                    INSERT INTO webhook_endpoints (url, disabled_at, disabled_reason) VALUES (\(delivery.url), now(), '410 Gone')
-                    ON CONFLICT (url) DO UPDATE SET disabled_at = now(), disabled_reason = '410 Gone'
-                    """,
-                    logger: logger
-                )
-                try await connection.query(
-                    """
-                    UPDATE webhook_deliveries SET status = 'disabled', attempts = attempts + CASE WHEN id = \(delivery.id) THEN 1 ELSE 0 END,
-                        last_status = CASE WHEN id = \(delivery.id) THEN 410 ELSE last_status END
-                    WHERE url = \(delivery.url) AND status = 'pending'
-                    """,
-                    logger: logger
-                )
+            }
+            for attempt in attempts {
+                let delivery = attempt.delivery
+                switch attempt.outcome {
+                case .delivered:
+                    continue
+                case .retry(let next, let giveUp):
+                    try await connection.query(
+                        """
+                        UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = \(attempt.statusCode),
+                            last_error = \(attempt.error), next_attempt_at = \(next),
+                            status = CASE WHEN \(giveUp) THEN 'failed' ELSE 'pending' END
+                        WHERE id = \(delivery.id)
+                        """,
+                        logger: logger
+                    )
+                case .gone:
+                    try await connection.query(
+                        """
+                        INSERT INTO webhook_endpoints (url, disabled_at, disabled_reason) VALUES (\(delivery.url), now(), '410 Gone')
+                        ON CONFLICT (url) DO UPDATE SET disabled_at = now(), disabled_reason = '410 Gone'
+                        """,
+                        logger: logger
+                    )
+                    try await connection.query(
+                        """
+                        UPDATE webhook_deliveries SET status = 'disabled', attempts = attempts + CASE WHEN id = \(delivery.id) THEN 1 ELSE 0 END,
+                            last_status = CASE WHEN id = \(delivery.id) THEN 410 ELSE last_status END
+                        WHERE url = \(delivery.url) AND status = 'pending'
+                        """,
+                        logger: logger
+                    )
+                }
             }
         }
     }

@@ -76,6 +76,7 @@ extension PackageResources {
         ("006_admin.sql", _06_admin_sql),
         ("007_prediction.sql", _07_prediction_sql),
         ("008_prompt_withdrawn.sql", _08_prompt_withdrawn_sql),
+        ("009_prediction_fast_features.sql", _09_prediction_fast_features_sql),
     ]
 
     /// Every embedded `NNN_name.sql`, sorted by number.

@@ -28,7 +28,7 @@ import Testing
 
         var ingest: String { "http://127.0.0.1:\(ingestPort)" }
 
-        func start(_ binary: String) async throws {
+        func start(_ binary: String, extra: [String: String] = [:]) async throws {
             let port = binary == "lead-ingest" ? ingestPort : TestEnvironment.freePort()
             let portVariable = [
                 "lead-ingest": "INGEST_PORT", "lead-scorer": "SCORER_METRICS_PORT", "lead-conversion": "CONVERSION_METRICS_PORT",
@@ -38,6 +38,7 @@ import Testing
             environment[portVariable] = "\(port)"
             environment["INGEST_METRICS_PORT"] = "\(TestEnvironment.freePort())"
             environment["HIGH_SCORE_THRESHOLD"] = "80"
+            environment.merge(extra) { $1 }
             let process = try await ServiceProcess.start(
                 binary, environment: environment, readyPort: port, readyPath: binary == "lead-ingest" ? "/healthz" : "/readyz",
                 label: "chaos-\(binary)-\(port)"
@@ -47,6 +48,12 @@ import Testing
 
         func kill(_ binary: String) {
             services.withLock { $0[binary] }?.kill()
+        }
+
+        /// Stops a service with SIGTERM and starts it again with `extra` in its environment.
+        func restart(_ binary: String, extra: [String: String] = [:]) async throws {
+            try await services.withLock { $0[binary] }?.terminate()
+            try await start(binary, extra: extra)
         }
 
         func stopAll() async {
@@ -71,9 +78,12 @@ import Testing
         var processed = 0
         var lost = 0
         var duplicated = 0
+        /// What a case checked beyond the events (webhooks), at the end of its line.
+        var note = ""
 
         var description: String {
             "chaos | \(name.padding(toLength: 34, withPad: " ", startingAt: 0)) | sent \(sent) | accepted \(accepted) | 503 \(unavailable) | processed \(processed) | lost \(lost) | duplicated \(duplicated)"
+                + (note.isEmpty ? "" : " | \(note)")
         }
     }
 
@@ -166,15 +176,20 @@ import Testing
             """
         )
         outcome.duplicated = extraLeads + extraAlerts + announcements.values.reduce(0) { $0 + max(0, $1.count - 1) }
-        print(outcome)
     }
 
-    func run(_ name: String, fault: @escaping @Sendable (Stack, _ engaged: @escaping @Sendable () -> Void) async throws -> Void) async throws -> Outcome {
+    func run(
+        _ name: String,
+        fault: @escaping @Sendable (Stack, _ engaged: @escaping @Sendable () -> Void) async throws -> Void,
+        alsoCheck: (Stack, inout Outcome) async throws -> Void = { _, _ in }
+    ) async throws -> Outcome {
         let chaos = try await Self.shared.value
         let tag = "c\(UUID().uuidString.prefix(6).lowercased())"
         let tap = try await EventTap(routingKeys: ["lead.created"], amqpURL: chaos.stack.amqpURL)
         var (accepted, outcome) = try await load(chaos, name: name, tag: tag) { engaged in try await fault(chaos, engaged) }
         try await verify(chaos, tag: tag, accepted: accepted, outcome: &outcome, tap: tap)
+        try await alsoCheck(chaos, &outcome)
+        print(outcome)
         await tap.close()
         #expect(outcome.accepted == outcome.sent, "\(outcome)")
         #expect(outcome.lost == 0, "\(outcome)")
@@ -242,4 +257,59 @@ import Testing
         #expect(outcome.unavailable > 0, "ingest answered 503 during the alarm")
     }
 
+    /// One webhook endpoint does not answer (it holds every request) while another works: the working one gets
+    /// every alert while the slow one still holds its requests; once it answers, it gets every alert too, each
+    /// exactly once (no retry: the hold is shorter than the request timeout), all signed.
+    @Test func slowWebhookEndpointUnderLoad() async throws {
+        let secret = "chaos-webhook-secret"
+        let slow = try await WebhookReceiver(secret: secret, behavior: .hold)
+        let fast = try await WebhookReceiver(secret: secret)
+        defer {
+            slow.stop()
+            fast.stop()
+        }
+        let webhooks = [
+            "ALERT_WEBHOOK_URLS": "\(slow.url),\(fast.url)", "ALERT_WEBHOOK_SECRET": secret, "WEBHOOK_TIMEOUT_SECONDS": "120",
+        ]
+        // The endpoints are in place before the load: the case's leads raise their alerts early on.
+        try await Self.shared.value.restart("lead-alerts", extra: webhooks)
+        let outcome = try await run("slow webhook endpoint beside a live one") { _, engaged in
+            engaged()
+        } alsoCheck: { chaos, outcome in
+            let database = try chaos.stack.makeDatabaseClient()
+            func expected(_ url: String) async throws -> Set<String> {
+                var ids = Set<String>()
+                for try await id in try await database.query(
+                    "SELECT alert_id FROM webhook_deliveries WHERE url = \(url)", logger: TestDatabase.logger
+                ).decode(UUID.self) {
+                    ids.insert(id.uuidString.lowercased())
+                }
+                return ids
+            }
+            // Every alert raised since the restart reached the live endpoint while the slow one held on.
+            let wanted = try await eventually("the live endpoint to receive every alert", timeout: .seconds(60)) { () -> Set<String>? in
+                let wanted = try await expected(fast.url)
+                return !wanted.isEmpty && Set(fast.received.map(\.id)) == wanted ? wanted : nil
+            }
+            let heldMeanwhile = slow.holding
+            #expect(slow.received.isEmpty && heldMeanwhile > 0, "the slow endpoint answered nothing yet (holding \(heldMeanwhile))")
+            slow.release()
+            _ = try await eventually("the slow endpoint to receive every alert", timeout: .seconds(60)) { () -> Bool? in
+                Set(slow.received.map(\.id)) == wanted ? true : nil
+            }
+            #expect(try await expected(slow.url) == wanted)
+            let undelivered = try await database.count(
+                "SELECT count(*) FROM webhook_deliveries WHERE url IN (\(slow.url), \(fast.url)) AND status <> 'delivered'"
+            )
+            let repeats = (fast.received.count - Set(fast.received.map(\.id)).count) + (slow.received.count - Set(slow.received.map(\.id)).count)
+            let unsigned = (fast.received + slow.received).filter { !$0.validSignature }.count
+            #expect(undelivered == 0 && repeats == 0 && unsigned == 0, "undelivered \(undelivered), repeats \(repeats), unsigned \(unsigned)")
+            outcome.lost += wanted.count * 2 - Set(fast.received.map(\.id)).count - Set(slow.received.map(\.id)).count
+            outcome.duplicated += repeats
+            outcome.note = "webhooks \(wanted.count) alerts × 2 endpoints, live one complete while \(heldMeanwhile) held at the slow one"
+            // The other cases run without webhooks.
+            try await chaos.restart("lead-alerts")
+        }
+        #expect(outcome.lost == 0 && outcome.duplicated == 0, "\(outcome)")
+    }
 }

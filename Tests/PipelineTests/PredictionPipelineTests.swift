@@ -56,6 +56,17 @@ import Testing
             probability = value
         }
         #expect(probability.map { $0.isFinite && $0 > 0 && $0 < 1 } == true, "\(String(describing: probability))")
+        // The scorer's one-lead features equal training's set-based ones (two queries, one definition).
+        let differing = try await privateDB.count(
+            """
+            WITH sample AS (SELECT id, lead_score FROM leads ORDER BY id LIMIT 500)
+            SELECT count(*) FROM sample s
+            JOIN lead_features_for((SELECT array_agg(id) FROM sample), (SELECT array_agg(lead_score) FROM sample),
+                                   (SELECT array_agg(timestamptz '2026-01-01 12:00+00') FROM sample)) f ON f.lead_id = s.id
+            WHERE f.features IS DISTINCT FROM lead_features(s.id, s.lead_score, timestamptz '2026-01-01 12:00+00')
+            """
+        )
+        #expect(differing == 0, "\(differing) of 500 leads have different features in lead_features and lead_features_for")
 
         // The same model on the shared stack: the scorer uses it at once, no restart.
         var columns: (String, [String], [Double], [Double], [Double], Double)?

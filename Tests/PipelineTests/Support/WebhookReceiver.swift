@@ -23,12 +23,15 @@ final class WebhookReceiver: Sendable {
         /// 500 for the first `count` requests, then 2xx.
         case failFirst(Int)
         case gone
+        /// Holds every request (recording it only when answered) until `release()`, then 2xx.
+        case hold
     }
 
     let port: Int
     let secret: String
     private let state: Mutex<(behavior: Behavior, received: [Received], answered: Int)>
     private let task: Mutex<Task<Void, any Error>?> = Mutex(nil)
+    private let held: Mutex<(released: Bool, waiting: [CheckedContinuation<Void, Never>], count: Int)> = Mutex((false, [], 0))
 
     var url: String { "http://127.0.0.1:\(port)/hooks" }
 
@@ -47,11 +50,23 @@ final class WebhookReceiver: Sendable {
                 id: id, timestamp: timestamp, signature: signature, body: data,
                 validSignature: Self.verify(secret: secret, id: id, timestamp: timestamp, body: data, signature: signature)
             )
+            let probe = request.headers[HTTPField.Name("X-Probe")!] != nil
+            if !probe, state.withLock({ if case .hold = $0.behavior { true } else { false } }) {
+                await withCheckedContinuation { continuation in
+                    let resume = held.withLock { held -> Bool in
+                        if held.released { return true }
+                        held.waiting.append(continuation)
+                        held.count += 1
+                        return false
+                    }
+                    if resume { continuation.resume() }
+                }
+            }
             let status: HTTPResponse.Status = state.withLock { state in
                 state.received.append(received)
                 state.answered += 1
                 switch state.behavior {
-                case .accept: return .noContent
+                case .accept, .hold: return .noContent
                 case .gone: return .gone
                 case .failFirst(let count): return state.answered <= count ? .internalServerError : .ok
                 }
@@ -72,7 +87,24 @@ final class WebhookReceiver: Sendable {
 
     func setBehavior(_ behavior: Behavior) { state.withLock { $0.behavior = behavior } }
 
-    func stop() { task.withLock { $0?.cancel() } }
+    /// Requests held right now (`.hold`).
+    var holding: Int { held.withLock { $0.count } }
+
+    /// Answers every held request, and the ones after it at once.
+    func release() {
+        let waiting = held.withLock { held in
+            held.released = true
+            held.count = 0
+            defer { held.waiting = [] }
+            return held.waiting
+        }
+        for continuation in waiting { continuation.resume() }
+    }
+
+    func stop() {
+        release()
+        task.withLock { $0?.cancel() }
+    }
 
     static func verify(secret: String, id: String, timestamp: String, body: Data, signature: String) -> Bool {
         var message = Data("\(id).\(timestamp).".utf8)
