@@ -77,6 +77,7 @@ extension PackageResources {
         ("007_prediction.sql", _07_prediction_sql),
         ("008_prompt_withdrawn.sql", _08_prompt_withdrawn_sql),
         ("009_prediction_fast_features.sql", _09_prediction_fast_features_sql),
+        ("010_hourly_rollup_shards.sql", _10_hourly_rollup_shards_sql),
     ]
 
     /// Every embedded `NNN_name.sql`, sorted by number.
