@@ -97,13 +97,18 @@ struct WebhookDeliverer: Service, CustomStringConvertible {
             }
             addWaiter()
             while let event = await group.next() {
+                // Claims are made in chunks: after a completion only once half the slots are free (one claim
+                // query per delivery cost more than the delivery), at once after a wake-up (new alerts).
+                var claimNow = false
                 switch event {
                 case .attempted(let ok):
                     inFlight -= 1
                     (ok ? delivered : failed).increment()
+                    claimNow = inFlight <= concurrency / 2
                 case .woken:
                     waiting = false
                     mayHaveDue = true
+                    claimNow = true
                 }
                 if Task.isShuttingDownGracefully || Task.isCancelled {
                     // No new claims; the attempts in flight finish and are recorded (or fail at once, if cancelled).
@@ -111,7 +116,7 @@ struct WebhookDeliverer: Service, CustomStringConvertible {
                     continue
                 }
                 if !waiting { addWaiter() }
-                guard mayHaveDue, inFlight < concurrency else { continue }
+                guard claimNow, mayHaveDue, inFlight < concurrency else { continue }
                 let limit = concurrency - inFlight
                 do {
                     // After a crash, the delivery is retried when its lease ends.

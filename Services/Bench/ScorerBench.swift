@@ -12,9 +12,9 @@ struct ScorerBench {
     let logger: Logger
 
     /// Publishes `events` interactions (30 % with contact, people returning across sessions) to `leads.interactions`;
-    /// returns the number of rows stored before.
+    /// returns the highest interaction id stored before.
     func fill(events count: Int, tag: String) async throws -> Int {
-        let baseline = try await storedCount()
+        let baseline = try await highestID()
         var random = SystemRandomNumberGenerator()
         let qualifying: [InteractionType] = [.aiRecommendation, .faceAnalysis, .appointmentBooking, .packageInquiry, .consultation]
         let anonymous: [InteractionType] = [.pageView, .search, .pageView, .communityEngagement, .costCalculator]
@@ -42,26 +42,36 @@ struct ScorerBench {
         return baseline
     }
 
-    /// Polls the row count from the scorers' start until all `events` are committed; the rate counts from the
-    /// first committed row to the last, so process start-up is not in it.
+    /// Polls the count of rows committed since `baseline` (an id) from the scorers' start until all `events` are
+    /// in; the rate counts from the first committed row to the last, so process start-up is not in it. The poll
+    /// counts only the new rows (an index range, every 200 ms): counting the whole table every 50 ms, as this
+    /// did before, took 40 % of a core from the scorers it measured.
     func measure(events: Int, baseline: Int, since started: ContinuousClock.Instant) async throws -> Double {
-        let target = baseline + events
         var firstRow: (ContinuousClock.Instant, Int)?
         let deadline = started.advanced(by: .seconds(600))
         while ContinuousClock.now < deadline {
-            let stored = try await storedCount()
-            if firstRow == nil, stored > baseline { firstRow = (ContinuousClock.now, stored) }
-            if stored >= target, let (time, count) = firstRow {
+            let stored = try await storedCount(after: baseline)
+            if firstRow == nil, stored > 0 { firstRow = (ContinuousClock.now, stored) }
+            if stored >= events, let (time, count) = firstRow {
                 let elapsed = (ContinuousClock.now - time).seconds
-                return Double(target - count) / max(elapsed, 0.001)
+                return Double(events - count) / max(elapsed, 0.001)
             }
-            try await Task.sleep(for: .milliseconds(50))
+            try await Task.sleep(for: .milliseconds(200))
         }
         throw BenchError("scorers did not commit \(events) events within 600 s")
     }
 
-    private func storedCount() async throws -> Int {
-        for try await count in try await database.query("SELECT count(*) FROM user_interactions", logger: logger).decode(Int.self) {
+    private func highestID() async throws -> Int {
+        for try await id in try await database.query("SELECT COALESCE(max(id), 0) FROM user_interactions", logger: logger).decode(Int.self) {
+            return id
+        }
+        return 0
+    }
+
+    private func storedCount(after id: Int) async throws -> Int {
+        for try await count in try await database.query(
+            "SELECT count(*) FROM user_interactions WHERE id > \(id)", logger: logger
+        ).decode(Int.self) {
             return count
         }
         return 0

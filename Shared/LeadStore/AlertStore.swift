@@ -132,6 +132,26 @@ package enum AlertStore {
         let delivered: [Int64] = attempts.compactMap { attempt in
             if case .delivered = attempt.outcome { attempt.delivery.id } else { nil }
         }
+        if delivered.count == attempts.count {
+            // The common case, in one statement (so one round trip, atomic on its own).
+            let codes = attempts.map { $0.statusCode ?? 200 }
+            try await client.query(
+                """
+                WITH recorded AS (
+                    INSERT INTO webhook_attempts (delivery_id, status_code, latency_ms, error)
+                    SELECT delivery_id, status_code, latency_ms, error
+                    FROM jsonb_to_recordset(\(JSONWriter.string(.array(rows)))::jsonb)
+                         AS x(delivery_id BIGINT, status_code INTEGER, latency_ms DOUBLE PRECISION, error TEXT)
+                )
+                UPDATE webhook_deliveries d SET status = 'delivered', attempts = d.attempts + 1, last_status = x.code,
+                    last_error = NULL, delivered_at = now()
+                FROM unnest(\(delivered)::bigint[], \(codes)::integer[]) AS x(id, code)
+                WHERE d.id = x.id
+                """,
+                logger: logger
+            )
+            return
+        }
         try await client.withTransaction(logger: logger) { connection in
             try await connection.query(
                 """
