@@ -113,11 +113,6 @@ struct EndToEnd {
         while arrivals.values.withLock({ $0.count }) < sent.count, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(100))
         }
-        deliveries.interrupt()
-        tapTask.cancel()
-        try? await tap.deleteQueue(tapQueue)
-        await tap.close()
-
         // Lead rows: the transaction time of the lead's creation.
         var rows: [String: Date] = [:]
         let ids = sent.keys.compactMap { UUID(uuidString: $0) }
@@ -148,6 +143,11 @@ struct EndToEnd {
         while ContinuousClock.now < alertDeadline, prompts.values.withLock({ $0.count }) < visitors.count {
             try await Task.sleep(for: .milliseconds(100))
         }
+        // The tap stays until the alerts and prompts are in (closing it earlier lost the slowest alerts).
+        deliveries.interrupt()
+        tapTask.cancel()
+        try? await tap.deleteQueue(tapQueue)
+        await tap.close()
         var promptLatency = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
         let prompted = prompts.values.withLock { $0 }
         for (session, acceptedAt) in visitors {
