@@ -47,6 +47,14 @@ struct Bench {
     }
 
     private func runAll(options: LeadBench, database: PostgresClient) async throws {
+        log("micro-benchmarks of the pure parts")
+        for result in try MicroBench.run() {
+            report.emit(
+                "micro.\(result.name)",
+                ["ns_per_op_p50": result.p50, "ns_per_op_p99": result.p99, "operations": result.operations],
+                summary: "\(Int(result.p50)) ns per event (p50 of batches of 1,000), p99 \(Int(result.p99)) ns"
+            )
+        }
         log("starting services")
         let ingest = try await start("lead-ingest", label: "ingest", port: Self.ingestPort)
         let admin = try await start("lead-admin", label: "admin", port: Self.adminPort)
