@@ -121,12 +121,9 @@ struct Analytics: Sendable {
         var links: [JSONValue] = []
         for try await (source, firstType, status, count) in try await client.query(
             """
-            SELECT COALESCE(l.source, 'unknown'), COALESCE(fi.interaction_type, 'unknown'), l.status, count(*)::int8
-            FROM leads l
-            LEFT JOIN LATERAL (
-                SELECT ui.interaction_type FROM user_interactions ui WHERE ui.lead_id = l.id ORDER BY ui.occurred_at LIMIT 1
-            ) fi ON true
-            WHERE l.created_at >= \(range.from) AND l.created_at < \(range.to)
+            SELECT COALESCE(source, 'unknown'), COALESCE(first_interaction_type, 'unknown'), status, count(*)::int8
+            FROM leads
+            WHERE created_at >= \(range.from) AND created_at < \(range.to)
             GROUP BY 1, 2, 3 ORDER BY 4 DESC
             """,
             logger: logger

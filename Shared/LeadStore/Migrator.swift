@@ -78,6 +78,7 @@ extension PackageResources {
         ("008_prompt_withdrawn.sql", _08_prompt_withdrawn_sql),
         ("009_prediction_fast_features.sql", _09_prediction_fast_features_sql),
         ("010_hourly_rollup_shards.sql", _10_hourly_rollup_shards_sql),
+        ("011_lead_first_interaction.sql", _11_lead_first_interaction_sql),
     ]
 
     /// Every embedded `NNN_name.sql`, sorted by number.
