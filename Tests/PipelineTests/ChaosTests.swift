@@ -298,9 +298,13 @@ import Testing
                 Set(slow.received.map(\.id)) == wanted ? true : nil
             }
             #expect(try await expected(slow.url) == wanted)
-            let undelivered = try await database.count(
+            // The receiver has a request before the service has recorded its answer: wait for the records.
+            let undeliveredQuery: PostgresQuery =
                 "SELECT count(*) FROM webhook_deliveries WHERE url IN (\(slow.url), \(fast.url)) AND status <> 'delivered'"
-            )
+            _ = try? await eventually("every delivery recorded as delivered", timeout: .seconds(30)) { () -> Bool? in
+                try await database.count(undeliveredQuery) == 0 ? true : nil
+            }
+            let undelivered = try await database.count(undeliveredQuery)
             let repeats = (fast.received.count - Set(fast.received.map(\.id)).count) + (slow.received.count - Set(slow.received.map(\.id)).count)
             let unsigned = (fast.received + slow.received).filter { !$0.validSignature }.count
             #expect(undelivered == 0 && repeats == 0 && unsigned == 0, "undelivered \(undelivered), repeats \(repeats), unsigned \(unsigned)")
