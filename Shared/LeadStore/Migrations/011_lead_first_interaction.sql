@@ -17,10 +17,11 @@ WHERE f.lead_id = l.id;
 CREATE FUNCTION lead_first_interaction_on_create() RETURNS TRIGGER LANGUAGE plpgsql AS $$
 BEGIN
     IF NEW.first_interaction_type IS NULL AND NEW.session_id IS NOT NULL THEN
-        SELECT interaction_type, occurred_at INTO NEW.first_interaction_type, NEW.first_interaction_at
+        -- An aggregate, not ORDER BY ... LIMIT 1: that form may be planned as a walk of the occurred_at index.
+        SELECT (array_agg(interaction_type ORDER BY occurred_at, id))[1], min(occurred_at)
+        INTO NEW.first_interaction_type, NEW.first_interaction_at
         FROM user_interactions
-        WHERE session_id = NEW.session_id AND (lead_id IS NULL OR id = NEW.interaction_id)
-        ORDER BY occurred_at, id LIMIT 1;
+        WHERE session_id = NEW.session_id AND (lead_id IS NULL OR id = NEW.interaction_id);
     END IF;
     RETURN NEW;
 END
