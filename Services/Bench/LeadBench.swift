@@ -22,7 +22,15 @@ struct LeadBench: AsyncParsableCommand {
     var clusterStack = ""
     @Option(help: "First AMQP port of the cluster's three nodes.") var clusterBasePort = 5686
 
+    @Flag(help: "Only the in-process micro-benchmarks (no servers needed).") var microOnly = false
+
     func run() async throws {
+        if microOnly {
+            for result in try MicroBench.run() {
+                print("\(result.name): p50 \(Int(result.p50)) ns, p99 \(Int(result.p99)) ns per event")
+            }
+            return
+        }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = .warning

@@ -56,7 +56,9 @@ package enum ContactNormalizer {
 
     /// A plausible address: one `@`, something before it, a dotted domain after it, no spaces.
     package static func looksLikeEmail(_ text: String) -> Bool {
-        guard text.utf8.count <= 254, !text.contains(where: { $0.isWhitespace || $0.isNewline }) else { return false }
+        guard text.utf8.count <= 254 else { return false }
+        if text.utf8.allSatisfy({ $0 < 0x80 }) { return looksLikeASCIIEmail(text.utf8) }
+        guard !text.contains(where: { $0.isWhitespace || $0.isNewline }) else { return false }
         let parts = text.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, parts[0].count <= 64 else { return false }
         let domain = parts[1]
@@ -65,5 +67,20 @@ package enum ContactNormalizer {
             return false
         }
         return !domain.hasPrefix("-")
+    }
+
+    /// The same rules on ASCII bytes, where a byte is a character (no grapheme breaking: this runs for every
+    /// event with an email, on ingest and in the scorer).
+    private static func looksLikeASCIIEmail(_ bytes: String.UTF8View) -> Bool {
+        // ASCII whitespace and newlines: tab, line feed, vertical tab, form feed, carriage return, space.
+        guard !bytes.contains(where: { (0x09...0x0D).contains($0) || $0 == 0x20 }) else { return false }
+        let parts = bytes.split(separator: UInt8(ascii: "@"), omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, parts[0].count <= 64 else { return false }
+        let domain = parts[1]
+        let labels = domain.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        guard labels.count >= 2, labels.allSatisfy({ !$0.isEmpty }), let tld = labels.last, tld.count >= 2 else {
+            return false
+        }
+        return domain.first != UInt8(ascii: "-")
     }
 }
