@@ -132,9 +132,12 @@ package enum AlertStore {
         let delivered: [Int64] = attempts.compactMap { attempt in
             if case .delivered = attempt.outcome { attempt.delivery.id } else { nil }
         }
+        // Only 2xx answers are delivered, so last_status is the attempt's own.
+        let codes: [Int] = attempts.compactMap { attempt in
+            if case .delivered = attempt.outcome { attempt.statusCode ?? 200 } else { nil }
+        }
         if delivered.count == attempts.count {
             // The common case, in one statement (so one round trip, atomic on its own).
-            let codes = attempts.map { $0.statusCode ?? 200 }
             try await client.query(
                 """
                 WITH recorded AS (
@@ -163,10 +166,6 @@ package enum AlertStore {
                 logger: logger
             )
             if !delivered.isEmpty {
-                // Only 2xx answers are delivered, so last_status is the attempt's own.
-                let codes = attempts.compactMap { attempt -> Int? in
-                    if case .delivered = attempt.outcome { attempt.statusCode ?? 200 } else { nil }
-                }
                 try await connection.query(
                     """
                     UPDATE webhook_deliveries d SET status = 'delivered', attempts = d.attempts + 1, last_status = x.code,
