@@ -102,6 +102,16 @@ struct Bench {
             summary: "\(Int(databaseCeiling)) rows/s, 100-row unnest INSERTs, 1 client"
         )
 
+        if options.scorerOnly {
+            await drains.stop()
+            _ = try await runScorer(
+                options: options, database: database, broker: broker, databaseCeiling: databaseCeiling, notePeak: notePeak
+            )
+            for process in [ingest, admin] { await process.stop() }
+            await broker.close()
+            return
+        }
+
         // Ingest.
         let wrk = Wrk(url: "http://127.0.0.1:\(Self.ingestPort)", apiKey: Self.apiKey, seconds: options.seconds)
         log("ingest, single events")
@@ -128,68 +138,10 @@ struct Bench {
         try await broker.waitUntilEmpty([LeadTopology.scorerQueue, LeadTopology.conversionQueue], timeout: .seconds(120))
         await drains.stop()
 
-        // Scorer: a pre-filled queue, then 1 and 2 scorers, after an unmeasured warm-up pass (on empty tables
-        // the first run came out 20-30 % slower than the later ones, which skewed every comparison with it).
-        let scorerBench = ScorerBench(database: database, broker: broker, logger: logger)
-        log("scorer warm-up: \(options.scorerEvents / 5) events, not measured")
-        let warmBaseline = try await scorerBench.fill(events: options.scorerEvents / 5, tag: "benchw-\(UUID().uuidString.prefix(6))")
-        let warmStarted = ContinuousClock.now
-        let warmScorer = try await start("lead-scorer", label: "scorer-warm-up", port: 9121, extra: ["SCORER_METRICS_PORT": "9121"])
-        _ = try await scorerBench.measure(events: options.scorerEvents / 5, baseline: warmBaseline, since: warmStarted)
-        notePeak(warmScorer, as: "scorer")
-        await warmScorer.stop()
-        try await broker.purge(LeadTopology.conversionQueue)
-        for count in [1, 2] {
-            log("scorer x\(count): filling the queue with \(options.scorerEvents) events")
-            let baseline = try await scorerBench.fill(events: options.scorerEvents, tag: "bench\(count)-\(UUID().uuidString.prefix(6))")
-            let started = ContinuousClock.now
-            scorers = try await (0..<count).asyncMap { index in
-                try await start("lead-scorer", label: "scorer-\(count)-\(index)", port: 9121 + index, extra: ["SCORER_METRICS_PORT": "\(9121 + index)"])
-            }
-            let rate = try await scorerBench.measure(events: options.scorerEvents, baseline: baseline, since: started)
-            report.emit(
-                "scorer.x\(count)",
-                ["events_per_s": rounded(rate, 0), "events": options.scorerEvents, "scorers": count, "contact_share": 0.3,
-                 "ratio_to_database_ceiling": rounded(rate / databaseCeiling)],
-                summary: "\(Int(rate)) events/s with \(count) scorer(s), \(rounded(rate / databaseCeiling, 2))× database ceiling"
-            )
-            for scorer in scorers {
-                notePeak(scorer, as: "scorer")
-                await scorer.stop()
-            }
-            try await broker.purge(LeadTopology.conversionQueue)
-        }
-
-        // The scorer with an active prediction model: what computing conversion_probability costs.
-        let width = try await PredictionStore.featureNames(client: database, logger: logger).count
-        let model = LogisticRegression(
-            means: Array(repeating: 0, count: width), scales: Array(repeating: 1, count: width),
-            weights: (0..<width).map { Double($0 % 5) / 10 - 0.2 }, intercept: -1
+        let plainRate = try await runScorer(
+            options: options, database: database, broker: broker, databaseCeiling: databaseCeiling, notePeak: notePeak
         )
-        let modelID = try await PredictionStore.save(
-            model, features: try await PredictionStore.featureNames(client: database, logger: logger),
-            metrics: .object(["bench": .bool(true)]), window: .object(["bench": .bool(true)]), client: database, logger: logger
-        )
-        _ = try await PredictionStore.activate(modelID, client: database, logger: logger)
-        log("scorer x1 with a model: filling the queue with \(options.scorerEvents) events")
-        let modelBaseline = try await scorerBench.fill(events: options.scorerEvents, tag: "benchm-\(UUID().uuidString.prefix(6))")
-        let modelStarted = ContinuousClock.now
-        scorers = [try await start("lead-scorer", label: "scorer-model", port: 9121, extra: ["SCORER_METRICS_PORT": "9121"])]
-        let modelRate = try await scorerBench.measure(events: options.scorerEvents, baseline: modelBaseline, since: modelStarted)
-        try await PredictionStore.deactivate(client: database, logger: logger)
-        let plainRate = report.value("scorer.x1", "events_per_s") ?? modelRate
-        let overhead = max(0, 1 / modelRate - 1 / plainRate) * 1_000_000
-        report.emit(
-            "scorer.x1.model",
-            ["events_per_s": rounded(modelRate, 0), "overhead_us_per_event": rounded(overhead, 1),
-             "ratio_to_scorer_without_model": rounded(modelRate / plainRate)],
-            summary: "\(Int(modelRate)) events/s with an active model: +\(rounded(overhead, 1)) µs per event (features and probability in SQL)"
-        )
-        for scorer in scorers {
-            notePeak(scorer, as: "scorer")
-            await scorer.stop()
-        }
-        try await broker.purge(LeadTopology.conversionQueue)
+        scorers = []
 
         // End to end, everything running, from a quiet start (the scorer runs' alert backlog dropped).
         try await broker.purge(LeadTopology.alertsQueue)
@@ -238,6 +190,77 @@ struct Bench {
                 brokerCeiling: brokerCeiling, ingestSingle: single.requestsPerSecond, ingestBatchEvents: eventsPerSecond, scorer: plainRate
             )
         )
+    }
+
+    /// Scorer: a pre-filled queue, then 1 and 2 scorers, then one with an active model; returns the rate of one.
+    private func runScorer(
+        options: LeadBench, database: PostgresClient, broker: BrokerTools, databaseCeiling: Double,
+        notePeak: (BenchProcess, String) -> Void
+    ) async throws -> Double {
+        // Scorer: a pre-filled queue, then 1 and 2 scorers, after an unmeasured warm-up pass (on empty tables
+        // the first run came out 20-30 % slower than the later ones, which skewed every comparison with it).
+        let scorerBench = ScorerBench(database: database, broker: broker, logger: logger)
+        log("scorer warm-up: \(options.scorerEvents / 5) events, not measured")
+        let warmBaseline = try await scorerBench.fill(events: options.scorerEvents / 5, tag: "benchw-\(UUID().uuidString.prefix(6))")
+        let warmStarted = ContinuousClock.now
+        let warmScorer = try await start("lead-scorer", label: "scorer-warm-up", port: 9121, extra: ["SCORER_METRICS_PORT": "9121"])
+        _ = try await scorerBench.measure(events: options.scorerEvents / 5, baseline: warmBaseline, since: warmStarted)
+        notePeak(warmScorer, "scorer")
+        await warmScorer.stop()
+        try await broker.purge(LeadTopology.conversionQueue)
+        for count in [1, 2] {
+            log("scorer x\(count): filling the queue with \(options.scorerEvents) events")
+            let baseline = try await scorerBench.fill(events: options.scorerEvents, tag: "bench\(count)-\(UUID().uuidString.prefix(6))")
+            let started = ContinuousClock.now
+            let scorers = try await (0..<count).asyncMap { index in
+                try await start("lead-scorer", label: "scorer-\(count)-\(index)", port: 9121 + index, extra: ["SCORER_METRICS_PORT": "\(9121 + index)"])
+            }
+            let rate = try await scorerBench.measure(events: options.scorerEvents, baseline: baseline, since: started)
+            report.emit(
+                "scorer.x\(count)",
+                ["events_per_s": rounded(rate, 0), "events": options.scorerEvents, "scorers": count, "contact_share": 0.3,
+                 "ratio_to_database_ceiling": rounded(rate / databaseCeiling)],
+                summary: "\(Int(rate)) events/s with \(count) scorer(s), \(rounded(rate / databaseCeiling, 2))× database ceiling"
+            )
+            for scorer in scorers {
+                notePeak(scorer, "scorer")
+                await scorer.stop()
+            }
+            try await broker.purge(LeadTopology.conversionQueue)
+        }
+
+        // The scorer with an active prediction model: what computing conversion_probability costs.
+        let width = try await PredictionStore.featureNames(client: database, logger: logger).count
+        let model = LogisticRegression(
+            means: Array(repeating: 0, count: width), scales: Array(repeating: 1, count: width),
+            weights: (0..<width).map { Double($0 % 5) / 10 - 0.2 }, intercept: -1
+        )
+        let modelID = try await PredictionStore.save(
+            model, features: try await PredictionStore.featureNames(client: database, logger: logger),
+            metrics: .object(["bench": .bool(true)]), window: .object(["bench": .bool(true)]), client: database, logger: logger
+        )
+        _ = try await PredictionStore.activate(modelID, client: database, logger: logger)
+        log("scorer x1 with a model: filling the queue with \(options.scorerEvents) events")
+        let modelBaseline = try await scorerBench.fill(events: options.scorerEvents, tag: "benchm-\(UUID().uuidString.prefix(6))")
+        let modelStarted = ContinuousClock.now
+        let modelScorers = [try await start("lead-scorer", label: "scorer-model", port: 9121, extra: ["SCORER_METRICS_PORT": "9121"])]
+        let modelRate = try await scorerBench.measure(events: options.scorerEvents, baseline: modelBaseline, since: modelStarted)
+        try await PredictionStore.deactivate(client: database, logger: logger)
+        let plainRate = report.value("scorer.x1", "events_per_s") ?? modelRate
+        let overhead = max(0, 1 / modelRate - 1 / plainRate) * 1_000_000
+        report.emit(
+            "scorer.x1.model",
+            ["events_per_s": rounded(modelRate, 0), "overhead_us_per_event": rounded(overhead, 1),
+             "ratio_to_scorer_without_model": rounded(modelRate / plainRate)],
+            summary: "\(Int(modelRate)) events/s with an active model: +\(rounded(overhead, 1)) µs per event (features and probability in SQL)"
+        )
+        for scorer in modelScorers {
+            notePeak(scorer, "scorer")
+            await scorer.stop()
+        }
+        try await broker.purge(LeadTopology.conversionQueue)
+        return plainRate
+
     }
 
     static func sampleEvent() -> InteractionEvent {

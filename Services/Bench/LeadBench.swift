@@ -23,6 +23,7 @@ struct LeadBench: AsyncParsableCommand {
     @Option(help: "First AMQP port of the cluster's three nodes.") var clusterBasePort = 5686
 
     @Flag(help: "Only the in-process micro-benchmarks (no servers needed).") var microOnly = false
+    @Flag(help: "Only the ceilings and the scorer runs (for working on the scorer).") var scorerOnly = false
 
     func run() async throws {
         if microOnly {
