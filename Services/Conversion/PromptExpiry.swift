@@ -16,7 +16,7 @@ struct PromptExpiry: Service, CustomStringConvertible {
 
     func run() async throws {
         guard await gate.wait() else { return }
-        while !Task.isShuttingDownGracefully {
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
             do {
                 let expired = try await ConversionStore.expirePrompts(olderThan: window, client: client, logger: logger)
                 if expired > 0 { logger.info("prompts expired unanswered", metadata: ["prompts": "\(expired)"]) }

@@ -5,31 +5,30 @@ import LeadService
 import LeadStore
 import Logging
 
-/// Scores a batch of interactions and persists them with their lead effects in one transaction.
+/// Scores each interaction as it is decoded (while the previous batch is in its transaction), then persists a
+/// batch with its lead effects in one transaction.
 struct ScoringHandler: DeliveryHandler {
     let rules: RulesCache
     let store: InteractionStore
 
-    func decode(_ delivery: Delivery) throws(PermanentFailure) -> InteractionEvent {
+    func decode(_ delivery: Delivery) throws(PermanentFailure) -> InteractionStore.ScoredInteraction {
+        let event: InteractionEvent
         do {
-            return try InteractionEvent.decode(delivery.body)
+            event = try InteractionEvent.decode(delivery.body)
         } catch {
             throw PermanentFailure("not an interaction event: \(error)")
         }
+        return .init(event: event, score: rules.scorer.score(event), lead: LeadRules.candidate(for: event))
     }
 
     func shutdown() async {
         await store.close()
     }
 
-    func handle(_ events: [InteractionEvent], logger: Logger) async throws {
-        let scorer = rules.scorer
+    func handle(_ items: [InteractionStore.ScoredInteraction], logger: Logger) async throws {
         var seen = Set<UUIDKey>()
-        var batch: [InteractionStore.ScoredInteraction] = []
-        batch.reserveCapacity(events.count)
-        for event in events where seen.insert(UUIDKey(event.eventID)).inserted {
-            batch.append(.init(event: event, score: scorer.score(event), lead: LeadRules.candidate(for: event)))
-        }
+        seen.reserveCapacity(items.count)
+        let batch = items.filter { seen.insert(UUIDKey($0.event.eventID)).inserted }
         let result = try await store.process(batch, logger: logger)
         if result.leadsCreated > 0 || result.duplicates > 0 {
             logger.debug(

@@ -12,7 +12,8 @@ import ServiceLifecycle
 /// - Otherwise the batch is split, message by message; a message that fails on its own is republished with
 ///   `x-attempts` + 1 (so it never blocks the queue) and dead-lettered on its fifth failure, or at once
 ///   when the failure is permanent.
-/// Acks are sent only after the transaction commits.
+/// Acks are sent only after the transaction commits. Batches are pipelined one deep: the next batch is taken
+/// and decoded while the previous one is in its transaction; batches still commit and are acked in order.
 package struct BatchConsumer<Handler: DeliveryHandler>: Service, CustomStringConvertible {
     let connection: AMQPConnection
     let queue: String
@@ -59,9 +60,15 @@ package struct BatchConsumer<Handler: DeliveryHandler>: Service, CustomStringCon
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await monitorQueueDepth() }
             await withGracefulShutdownHandler {
-                while let batch = await deliveries.nextBatch(max: maxBatch) {
-                    await process(batch)
-                    metrics.backlog.record(deliveries.count)
+                await withTaskGroup(of: Void.self) { commits in
+                    while let batch = await deliveries.nextBatch(max: maxBatch) {
+                        let start = ContinuousClock.now
+                        let decoded = decode(batch)
+                        await commits.next()  // the previous batch is committed and acked
+                        commits.addTask { await commit(batch, decoded, since: start) }
+                        metrics.backlog.record(deliveries.count)
+                    }
+                    await commits.waitForAll()
                 }
             } onGracefulShutdown: {
                 deliveries.interrupt()
@@ -84,18 +91,27 @@ package struct BatchConsumer<Handler: DeliveryHandler>: Service, CustomStringCon
 
     // MARK: - One batch
 
-    private func process(_ batch: [Delivery]) async {
-        let start = ContinuousClock.now
+    struct Decoded: Sendable {
         var items: [(Delivery, Handler.Item)] = []
         var rejected: [(Delivery, String)] = []
+    }
+
+    private func decode(_ batch: [Delivery]) -> Decoded {
+        var decoded = Decoded()
+        decoded.items.reserveCapacity(batch.count)
         for delivery in batch {
             do throws(PermanentFailure) {
-                items.append((delivery, try handler.decode(delivery)))
+                decoded.items.append((delivery, try handler.decode(delivery)))
             } catch {
-                rejected.append((delivery, error.reason))
+                decoded.rejected.append((delivery, error.reason))
             }
         }
-        for (delivery, reason) in rejected {
+        return decoded
+    }
+
+    private func commit(_ batch: [Delivery], _ decoded: Decoded, since start: ContinuousClock.Instant) async {
+        let items = decoded.items
+        for (delivery, reason) in decoded.rejected {
             guard await deadLetter(delivery, reason: reason) else { return }  // broker gone: all redelivered later
         }
         guard await handleWithRetry(items) else { return }

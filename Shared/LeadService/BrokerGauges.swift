@@ -23,7 +23,7 @@ package struct BrokerGauges: Service, CustomStringConvertible {
                 Gauge(label: "amqp_unconfirmed_messages", dimensions: dimensions)
             )
         }
-        while !Task.isShuttingDownGracefully {
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
             for (connection, connected, blocked, unconfirmed) in gauges {
                 connected.record(connection.isConnected ? 1 : 0)
                 blocked.record(connection.isBlocked ? 1 : 0)

@@ -44,7 +44,7 @@ package struct OutboxRelay: Service, CustomStringConvertible {
         guard await gate.wait() else { return }
         await withGracefulShutdownHandler {
             var failuresInARow = 0
-            while !Task.isShuttingDownGracefully {
+            while !Task.isShuttingDownGracefully, !Task.isCancelled {
                 do {
                     var count = batchSize
                     while count == batchSize, !Task.isShuttingDownGracefully {

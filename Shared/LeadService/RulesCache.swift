@@ -41,7 +41,7 @@ package struct RulesRefresher: Service, CustomStringConvertible {
 
     package func run() async throws {
         guard await gate.wait() else { return }
-        while !Task.isShuttingDownGracefully {
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
             do {
                 let rules = try await store.load(logger: logger)
                 if cache.update(rules) {
