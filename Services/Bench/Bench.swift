@@ -38,6 +38,9 @@ struct Bench {
     }
 
     func start(_ binary: String, label: String, port: Int, extra: [String: String] = [:]) async throws -> BenchProcess {
+        if await BenchProcess.answers(on: port) {
+            throw BenchError("port \(port) already answers: a service left from an earlier run? Stop it first")
+        }
         let process = try BenchProcess(
             name: label, binary: binary, binDir: binDir, logDir: logDir,
             environment: serviceEnvironment.merging(extra) { $1 }, readyPort: port

@@ -32,6 +32,7 @@ struct LeadBench: AsyncParsableCommand {
             }
             return
         }
+        ChildProcesses.installSignalHandlers()
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = .warning

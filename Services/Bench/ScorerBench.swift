@@ -33,7 +33,7 @@ struct ScorerBench {
                 )
                 let message = OutgoingMessage(
                     exchange: LeadTopology.interactionsExchange, routingKey: event.routingKey,
-                    body: try event.encoded(), messageID: event.eventID.uuidString.lowercased()
+                    body: event.encoded(), messageID: event.eventID.uuidString.lowercased()
                 )
                 group.addTask { try await publisher.publish(message) }
             }

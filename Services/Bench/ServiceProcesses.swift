@@ -2,6 +2,32 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import Synchronization
+
+/// The services the benchmark has started and not yet stopped, so that a benchmark stopped by SIGTERM or
+/// SIGINT stops them too instead of leaving them holding their ports (the next run then measured them).
+enum ChildProcesses {
+    static let running = Mutex<Set<Int32>>([])
+
+    /// Forwards SIGTERM and SIGINT to every running service, then exits.
+    // Created once (a static let is initialised exactly once) and never changed; kept only so the sources live.
+    nonisolated(unsafe) static let signalSources: [any DispatchSourceSignal] = [SIGTERM, SIGINT].map { signalNumber in
+        signal(signalNumber, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+        source.setEventHandler {
+            let pids = running.withLock { $0 }
+            FileHandle.standardError.write(Data("[bench] signal \(signalNumber): stopping \(pids.count) service(s)\n".utf8))
+            for pid in pids { kill(pid, SIGTERM) }
+            exit(128 + signalNumber)
+        }
+        source.resume()
+        return source
+    }
+
+    static func installSignalHandlers() {
+        _ = signalSources
+    }
+}
 
 /// A service binary started by the benchmark.
 final class BenchProcess: @unchecked Sendable {
@@ -24,9 +50,18 @@ final class BenchProcess: @unchecked Sendable {
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
+        ChildProcesses.running.withLock { _ = $0.insert(process.processIdentifier) }
     }
 
     var pid: Int32 { process.processIdentifier }
+
+    /// Whether something already answers on `port` (a service left from an earlier run would pass the readiness
+    /// check in place of the one just started).
+    static func answers(on port: Int) async -> Bool {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/readyz")
+        request.method = .GET
+        return (try? await HTTPClient.shared.execute(request, timeout: .seconds(2))) != nil
+    }
 
     func waitReady(timeout: Duration = .seconds(60)) async throws {
         let deadline = ContinuousClock.now.advanced(by: timeout)
@@ -56,6 +91,7 @@ final class BenchProcess: @unchecked Sendable {
     }
 
     func stop() async {
+        defer { ChildProcesses.running.withLock { _ = $0.remove(pid) } }
         guard process.isRunning else { return }
         process.terminate()
         let deadline = ContinuousClock.now.advanced(by: .seconds(20))
