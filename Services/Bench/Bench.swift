@@ -66,11 +66,11 @@ struct Bench {
         let alertsEnvironment = ["ALERT_WEBHOOK_URLS": webhooks.url, "ALERT_WEBHOOK_SECRET": "bench-secret", "HIGH_SCORE_THRESHOLD": "80"]
         var alerts = try await start("lead-alerts", label: "alerts", port: 9113, extra: alertsEnvironment)
         var conversion = try await start("lead-conversion", label: "conversion", port: 9112)
-        var scorers = [try await start("lead-scorer", label: "scorer-0", port: 9111, extra: ["SCORER_METRICS_PORT": "9111"])]
+        let firstScorer = try await start("lead-scorer", label: "scorer-0", port: 9111, extra: ["SCORER_METRICS_PORT": "9111"])
         var peakRSS: [String: Double] = [:]
         func notePeak(_ process: BenchProcess, as name: String) { peakRSS[name] = max(peakRSS[name] ?? 0, process.peakRSS) }
         let idle = ["ingest": ingest.currentRSS, "admin": admin.currentRSS, "alerts": alerts.currentRSS,
-                    "conversion": conversion.currentRSS, "scorer": scorers[0].currentRSS]
+                    "conversion": conversion.currentRSS, "scorer": firstScorer.currentRSS]
         report.emit("rss.idle", idle.mapValues { $0 as Any }.merging(["unit": "MiB"]) { $1 },
                     summary: idle.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value) MiB" }.joined(separator: ", "))
 
@@ -84,10 +84,8 @@ struct Bench {
         await conversion.stop()
         notePeak(alerts, as: "alerts")
         await alerts.stop()
-        for scorer in scorers {
-            notePeak(scorer, as: "scorer")
-            await scorer.stop()
-        }
+        notePeak(firstScorer, as: "scorer")
+        await firstScorer.stop()
         let drains = try await broker.drain([LeadTopology.scorerQueue, LeadTopology.conversionQueue])
         log("broker ceiling")
         let brokerCeiling = try await broker.publishCeiling(messages: options.brokerMessages, body: sample, queueType: configuration.queueType)
@@ -144,12 +142,11 @@ struct Bench {
         let plainRate = try await runScorer(
             options: options, database: database, broker: broker, databaseCeiling: databaseCeiling, notePeak: notePeak
         )
-        scorers = []
 
         // End to end, everything running, from a quiet start (the scorer runs' alert backlog dropped).
         try await broker.purge(LeadTopology.alertsQueue)
         alerts = try await start("lead-alerts", label: "alerts-e2e", port: 9113, extra: alertsEnvironment)
-        scorers = [try await start("lead-scorer", label: "scorer-e2e", port: 9111, extra: ["SCORER_METRICS_PORT": "9111"])]
+        let scorer = try await start("lead-scorer", label: "scorer-e2e", port: 9111, extra: ["SCORER_METRICS_PORT": "9111"])
         conversion = try await start("lead-conversion", label: "conversion-e2e", port: 9112)
         log("end to end at \(options.e2eRate) events/s")
         let e2e = try await EndToEnd(
@@ -180,11 +177,11 @@ struct Bench {
         notePeak(admin, as: "admin")
         notePeak(alerts, as: "alerts")
         notePeak(conversion, as: "conversion")
-        for scorer in scorers { notePeak(scorer, as: "scorer") }
+        notePeak(scorer, as: "scorer")
         report.emit("rss.peak", peakRSS.mapValues { $0 as Any }.merging(["unit": "MiB"]) { $1 },
                     summary: peakRSS.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value) MiB" }.joined(separator: ", "))
 
-        for process in [ingest, admin, alerts, conversion] + scorers { await process.stop() }
+        for process in [ingest, admin, alerts, conversion, scorer] { await process.stop() }
         await broker.close()
 
         try await runCluster(
@@ -195,22 +192,29 @@ struct Bench {
         )
     }
 
-    /// Scorer: a pre-filled queue, then 1 and 2 scorers, then one with an active model; returns the rate of one.
+    /// Scorer: a pre-filled queue, then 1 and 2 scorers, then one with an active model; returns the rate of one
+    /// without a model.
     private func runScorer(
         options: LeadBench, database: PostgresClient, broker: BrokerTools, databaseCeiling: Double,
         notePeak: (BenchProcess, String) -> Void
     ) async throws -> Double {
-        // Scorer: a pre-filled queue, then 1 and 2 scorers, after an unmeasured warm-up pass (on empty tables
-        // the first run came out 20-30 % slower than the later ones, which skewed every comparison with it).
+        /// Stops scorers after a run, noting their peak memory; drops what they left for lead-conversion.
+        func stop(_ scorers: [BenchProcess]) async throws {
+            for scorer in scorers {
+                notePeak(scorer, "scorer")
+                await scorer.stop()
+            }
+            try await broker.purge(LeadTopology.conversionQueue)
+        }
+        // An unmeasured warm-up pass first: on empty tables the first run came out 20-30 % slower than the
+        // later ones, which skewed every comparison with it.
         let scorerBench = ScorerBench(database: database, broker: broker, logger: logger)
         log("scorer warm-up: \(options.scorerEvents / 5) events, not measured")
         let warmBaseline = try await scorerBench.fill(events: options.scorerEvents / 5, tag: "benchw-\(UUID().uuidString.prefix(6))")
         let warmStarted = ContinuousClock.now
         let warmScorer = try await start("lead-scorer", label: "scorer-warm-up", port: 9121, extra: ["SCORER_METRICS_PORT": "9121"])
         _ = try await scorerBench.measure(events: options.scorerEvents / 5, baseline: warmBaseline, since: warmStarted)
-        notePeak(warmScorer, "scorer")
-        await warmScorer.stop()
-        try await broker.purge(LeadTopology.conversionQueue)
+        try await stop([warmScorer])
         for count in [1, 2] {
             log("scorer x\(count): filling the queue with \(options.scorerEvents) events")
             let baseline = try await scorerBench.fill(events: options.scorerEvents, tag: "bench\(count)-\(UUID().uuidString.prefix(6))")
@@ -225,11 +229,7 @@ struct Bench {
                  "ratio_to_database_ceiling": rounded(rate / databaseCeiling)],
                 summary: "\(Int(rate)) events/s with \(count) scorer(s), \(rounded(rate / databaseCeiling, 2))× database ceiling"
             )
-            for scorer in scorers {
-                notePeak(scorer, "scorer")
-                await scorer.stop()
-            }
-            try await broker.purge(LeadTopology.conversionQueue)
+            try await stop(scorers)
         }
 
         // The scorer with an active prediction model: what computing conversion_probability costs.
@@ -246,7 +246,7 @@ struct Bench {
         log("scorer x1 with a model: filling the queue with \(options.scorerEvents) events")
         let modelBaseline = try await scorerBench.fill(events: options.scorerEvents, tag: "benchm-\(UUID().uuidString.prefix(6))")
         let modelStarted = ContinuousClock.now
-        let modelScorers = [try await start("lead-scorer", label: "scorer-model", port: 9121, extra: ["SCORER_METRICS_PORT": "9121"])]
+        let modelScorer = try await start("lead-scorer", label: "scorer-model", port: 9121, extra: ["SCORER_METRICS_PORT": "9121"])
         let modelRate = try await scorerBench.measure(events: options.scorerEvents, baseline: modelBaseline, since: modelStarted)
         try await PredictionStore.deactivate(client: database, logger: logger)
         let plainRate = report.value("scorer.x1", "events_per_s") ?? modelRate
@@ -257,13 +257,8 @@ struct Bench {
              "ratio_to_scorer_without_model": rounded(modelRate / plainRate)],
             summary: "\(Int(modelRate)) events/s with an active model: +\(rounded(overhead, 1)) µs per event (features and probability in SQL)"
         )
-        for scorer in modelScorers {
-            notePeak(scorer, "scorer")
-            await scorer.stop()
-        }
-        try await broker.purge(LeadTopology.conversionQueue)
+        try await stop([modelScorer])
         return plainRate
-
     }
 
     static func sampleEvent() -> InteractionEvent {

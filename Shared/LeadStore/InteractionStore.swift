@@ -31,7 +31,7 @@ package struct InteractionStore: Sendable {
         }
 
         /// The element `lead_process_events` reads (see 012_scorer_fewer_statements.sql).
-        static func jsonValue(event: InteractionEvent, score: Score, lead: LeadCandidate) -> JSONValue {
+        private static func jsonValue(event: InteractionEvent, score: Score, lead: LeadCandidate) -> JSONValue {
             guard case .object(var object) = event.jsonValue else { return .null }
             object["contact"] = nil
             object["consent"] = nil

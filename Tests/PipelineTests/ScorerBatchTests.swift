@@ -13,7 +13,7 @@ import Testing
         var points: Int
     }
 
-    /// One element as `InteractionStore.ScoredInteraction.jsonValue` writes it.
+    /// One element of the batch as `InteractionStore.ScoredInteraction` writes it.
     func element(
         session: String, type: String, lines: [Line], at: Date, email: String? = nil, name: String? = nil, canCreate: Bool = false
     ) -> JSONValue {
