@@ -24,6 +24,20 @@ struct Analytics: Sendable {
                 throw APIError(.unprocessableContent, code: "invalid_parameter", "from must be before to", field: "from")
             }
         }
+
+        /// The range cut at whole units of `unit` seconds since the epoch (UTC hours, UTC days): `[lower, upper)`
+        /// is whole units (empty when none fits), `[from, lower)` and `[upper, to)` are the partial ends.
+        struct Split: Sendable {
+            var lower: Date
+            var upper: Date
+        }
+
+        func split(unit: TimeInterval) -> Split {
+            let start = from.timeIntervalSince1970, end = to.timeIntervalSince1970
+            let lower = min((start / unit).rounded(.up) * unit, end)
+            let upper = max((end / unit).rounded(.down) * unit, lower)
+            return Split(lower: Date(timeIntervalSince1970: lower), upper: Date(timeIntervalSince1970: upper))
+        }
     }
 
     let client: PostgresClient
@@ -34,27 +48,37 @@ struct Analytics: Sendable {
 
     // MARK: - Funnel
 
+    /// Counts each stage once, in the period it was reached: interactions by when they happened, sessions by
+    /// when they started, prompted sessions by their first prompt, leads by creation and their current status.
+    /// Whole hours and UTC days come from the rollups; the partial ones at the range's ends from the tables.
     func funnel(_ range: Range, period: String, logger: Logger) async throws -> JSONValue {
-        async let interactions = scalar(
-            "SELECT COALESCE(sum(interactions), 0)::int8 FROM interaction_hourly WHERE hour >= date_trunc('hour', \(range.from)) AND hour < \(range.to)",
+        let hours = range.split(unit: 3600)
+        let days = range.split(unit: 86_400)
+        let (from, to) = (range.from, range.to)
+        async let counts = client.query(
+            """
+            SELECT
+                (SELECT COALESCE(sum(interactions), 0)::int8 FROM interaction_hourly WHERE hour >= \(hours.lower) AND hour < \(hours.upper))
+                + (SELECT count(*) FROM user_interactions
+                   WHERE (occurred_at >= \(from) AND occurred_at < \(hours.lower)) OR (occurred_at >= \(hours.upper) AND occurred_at < \(to))),
+                (SELECT COALESCE(sum(sessions), 0)::int8 FROM session_daily WHERE day >= utc_day(\(days.lower)) AND day < utc_day(\(days.upper)))
+                + (SELECT count(*) FROM conversion_sessions
+                   WHERE (created_at >= \(from) AND created_at < \(days.lower)) OR (created_at >= \(days.upper) AND created_at < \(to))),
+                (SELECT COALESCE(sum(prompted), 0)::int8 FROM session_daily WHERE day >= utc_day(\(days.lower)) AND day < utc_day(\(days.upper)))
+                + (SELECT count(*) FROM (
+                       SELECT session_id, min(created_at) AS first FROM conversion_prompts
+                       WHERE (created_at >= \(from) AND created_at < \(days.lower)) OR (created_at >= \(days.upper) AND created_at < \(to))
+                       GROUP BY session_id
+                   ) edge
+                   WHERE NOT EXISTS (SELECT 1 FROM conversion_prompts p WHERE p.session_id = edge.session_id AND p.created_at < edge.first))
+            """,
             logger: logger
         )
-        async let sessions = scalar(
-            "SELECT count(*)::int8 FROM conversion_sessions WHERE created_at >= \(range.from) AND created_at < \(range.to)",
-            logger: logger
-        )
-        async let prompted = scalar(
-            "SELECT count(DISTINCT session_id)::int8 FROM conversion_prompts WHERE created_at >= \(range.from) AND created_at < \(range.to)",
-            logger: logger
-        )
-        // The two scans of the range's leads run side by side with the counts above (one after the other
-        // they were most of the endpoint's time at 200,000 leads).
         let unit = ["day", "week", "month"].contains(period) ? period : "day"
-        async let sourceRows = stageRows(
-            key: "COALESCE(source, 'unknown')", as: String.self, order: "2 DESC", range: range, logger: logger
-        )
+        async let sourceRows = stageRows(key: "source", as: String.self, order: "2 DESC", days: days, range: range, logger: logger)
         async let periodRows = stageRows(
-            key: "date_trunc('\(unit)', created_at)", as: Date.self, order: "1", range: range, logger: logger
+            key: "date_trunc('\(unit)', day::timestamp) AT TIME ZONE 'UTC'", as: Date.self, order: "1", days: days,
+            range: range, logger: logger
         )
         var bySource: [JSONValue] = []
         var totals = [0, 0, 0, 0, 0]
@@ -73,14 +97,16 @@ struct Analytics: Sendable {
                 "lost": .int(Int64(counts[4])),
             ]))
         }
+        var (interactions, sessions, prompted) = (0, 0, 0)
+        for try await row in try await counts.decode((Int, Int, Int).self) { (interactions, sessions, prompted) = row }
         let stages: [(String, Int)] = [
-            ("interactions", try await interactions), ("sessions", try await sessions), ("prompted", try await prompted),
+            ("interactions", interactions), ("sessions", sessions), ("prompted", prompted),
             ("leads", totals[0]), ("contacted", totals[1]), ("booked", totals[2]), ("converted", totals[3]),
         ]
         return .object([
             "from": .string(JSONCoding.formatTimestamp(range.from)), "to": .string(JSONCoding.formatTimestamp(range.to)),
             "stages": .array(stages.map { .object(["stage": .string($0.0), "count": .int(Int64($0.1))]) }),
-            "by_source": .array(bySource), "period": .string(unit), "by_period": .array(byPeriod),
+            "by_source": .array(bySource), "period": .string(unit), "timezone": "UTC", "by_period": .array(byPeriod),
         ])
     }
 
@@ -196,32 +222,36 @@ struct Analytics: Sendable {
         ])
     }
 
-    /// Leads in `range` grouped by `key` (SQL text from this file only, never from a request), with the
-    /// funnel's stage counts: leads, contacted, booked, converted, lost.
+    /// Leads in `range` grouped by `key` (SQL text from this file only, never from a request, over the columns
+    /// `day`, `source`, `status`), with the funnel's stage counts: leads, contacted, booked, converted, lost.
+    /// Whole days come from `lead_daily`, the partial days at the ends from `leads`.
     private func stageRows<Key: PostgresDecodable & Sendable>(
-        key: String, as: Key.Type, order: String, range: Range, logger: Logger
+        key: String, as: Key.Type, order: String, days: Range.Split, range: Range, logger: Logger
     ) async throws -> [(Key, [Int])] {
         var rows: [(Key, [Int])] = []
         for try await (key, leads, contacted, booked, converted, lost) in try await client.query(
             """
+            WITH counted AS (
+                SELECT day, source, status, leads FROM lead_daily
+                WHERE day >= utc_day(\(days.lower)) AND day < utc_day(\(days.upper))
+                UNION ALL
+                SELECT utc_day(created_at), COALESCE(source, 'unknown'), status, 1 FROM leads
+                WHERE (created_at >= \(range.from) AND created_at < \(days.lower))
+                   OR (created_at >= \(days.upper) AND created_at < \(range.to))
+            )
             SELECT \(unescaped: key),
-                count(*)::int8,
-                (count(*) FILTER (WHERE status IN ('contacted', 'booked', 'converted')))::int8,
-                (count(*) FILTER (WHERE status IN ('booked', 'converted')))::int8,
-                (count(*) FILTER (WHERE status = 'converted'))::int8,
-                (count(*) FILTER (WHERE status = 'lost'))::int8
-            FROM leads WHERE created_at >= \(range.from) AND created_at < \(range.to) GROUP BY 1 ORDER BY \(unescaped: order)
+                sum(leads)::int8,
+                COALESCE(sum(leads) FILTER (WHERE status IN ('contacted', 'booked', 'converted')), 0)::int8,
+                COALESCE(sum(leads) FILTER (WHERE status IN ('booked', 'converted')), 0)::int8,
+                COALESCE(sum(leads) FILTER (WHERE status = 'converted'), 0)::int8,
+                COALESCE(sum(leads) FILTER (WHERE status = 'lost'), 0)::int8
+            FROM counted GROUP BY 1 HAVING sum(leads) <> 0 ORDER BY \(unescaped: order)
             """,
             logger: logger
         ).decode((Key, Int, Int, Int, Int, Int).self) {
             rows.append((key, [leads, contacted, booked, converted, lost]))
         }
         return rows
-    }
-
-    private func scalar(_ query: PostgresQuery, logger: Logger) async throws -> Int {
-        for try await value in try await client.query(query, logger: logger).decode(Int.self) { return value }
-        return 0
     }
 
     /// `Face Analysis=12000,AI Recommendation=5000`.

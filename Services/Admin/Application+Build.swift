@@ -55,6 +55,7 @@ func buildAdminApplication(
 
     let router = Router()
     router.add(middleware: MetricsMiddleware())
+    router.add(middleware: UnexpectedErrorMiddleware())
     router.addHealthRoutes(registry: registry) {
         async let databaseUp = database.isReachable(logger: logger)
         async let replicaUp = replica?.isReachable(logger: logger) ?? true

@@ -33,6 +33,7 @@ func buildIngestApplication(
 
     let router = Router()
     router.add(middleware: MetricsMiddleware())
+    router.add(middleware: UnexpectedErrorMiddleware())
     router.addHealthRoutes(registry: registry) {
         // The database is reported but not required: events wait in RabbitMQ while it is down.
         async let databaseUp = database.isReachable(logger: logger)

@@ -159,6 +159,11 @@ import Testing
 
     // MARK: - Analytics over a seeded month
 
+    /// The funnel's stages as stage → count.
+    func stageCounts(_ funnel: [String: Any]) -> [String: Int] {
+        Dictionary(uniqueKeysWithValues: (funnel["stages"] as? [[String: Any]] ?? []).map { ($0["stage"] as? String ?? "", $0["count"] as? Int ?? -1) })
+    }
+
     /// A lead as the seed writes it straight into the tables, in a month no other test touches.
     struct Seed {
         var source: String
@@ -190,6 +195,7 @@ import Testing
         let db = TestDatabase.client
         let logger = TestDatabase.logger
         let tag = "seed-\(year)-\(UUID().uuidString.prefix(6))"
+        var leadIDs: [Int64] = []
         for (index, seed) in seeds.enumerated() {
             let engagement = seed.score >= 70 ? "high" : seed.score >= 40 ? "medium" : "low"
             let rows = try await db.query(
@@ -202,6 +208,7 @@ import Testing
             )
             var leadID: Int64 = 0
             for try await id in rows.decode(Int64.self) { leadID = id }
+            leadIDs.append(leadID)
             try await db.query(
                 """
                 INSERT INTO user_interactions (event_id, session_id, interaction_type, lead_id, converted_to_lead, score, occurred_at)
@@ -235,7 +242,7 @@ import Testing
 
         // Funnel: every stage, and each source's stages.
         let funnel = try #require(try await get("/v1/analytics/funnel?\(range)").json)
-        let stages = Dictionary(uniqueKeysWithValues: (funnel["stages"] as? [[String: Any]] ?? []).map { ($0["stage"] as? String ?? "", $0["count"] as? Int ?? -1) })
+        let stages = stageCounts(funnel)
         func reached(_ statuses: Set<String>) -> Int { seeds.filter { statuses.contains($0.status) }.count }
         #expect(stages["interactions"] == seeds.count + anonymous.count)
         #expect(stages["sessions"] == 4)
@@ -249,6 +256,32 @@ import Testing
         #expect(face?["lost"] as? Int == seeds.filter { $0.source == "Face Analysis" && $0.status == "lost" }.count)
         let perDay = (funnel["by_period"] as? [[String: Any]] ?? []).reduce(0) { $0 + ($1["leads"] as? Int ?? 0) }
         #expect(perDay == seeds.count)
+
+        // A range that starts and ends inside a day and an hour: whole days come from the daily counts, the
+        // ends from the rows, and nothing outside the range is counted.
+        let (edgeFrom, edgeTo) = (start.addingTimeInterval(1800), start.addingTimeInterval(9 * 31 * 3600 + 300))
+        let edged = try #require(try await get(
+            "/v1/analytics/funnel?from=\(JSONCoding.formatTimestamp(edgeFrom))&to=\(JSONCoding.formatTimestamp(edgeTo))"
+        ).json)
+        let edgeStages = stageCounts(edged)
+        let inEdge = seeds.filter { $0.at >= edgeFrom && $0.at < edgeTo }
+        #expect(inEdge.count == seeds.count - 2)
+        #expect(edgeStages["interactions"] == inEdge.count + anonymous.filter { $0 >= edgeFrom && $0 < edgeTo }.count)
+        #expect(edgeStages["sessions"] == 3)  // started 1, 2 and 3 hours in; the one at 0 is before the range
+        #expect(edgeStages["prompted"] == 1)  // first prompted 1 hour and 1 minute in
+        #expect(edgeStages["leads"] == inEdge.count)
+        #expect(edgeStages["converted"] == inEdge.filter { $0.status == "converted" }.count)
+        #expect((edged["by_period"] as? [[String: Any]] ?? []).reduce(0) { $0 + ($1["leads"] as? Int ?? 0) } == inEdge.count)
+
+        // An outcome moves a lead between the daily counts.
+        let newLead = try #require(seeds.indices.first { seeds[$0].status == "new" })
+        try await db.query("UPDATE leads SET status = 'converted' WHERE id = \(leadIDs[newLead])", logger: logger)
+        let moved = try #require(try await get("/v1/analytics/funnel?\(range)").json)
+        let movedStages = stageCounts(moved)
+        #expect(movedStages["converted"] == reached(["converted"]) + 1)
+        #expect(movedStages["leads"] == seeds.count)
+        try await db.query("UPDATE leads SET status = 'new' WHERE id = \(leadIDs[newLead])", logger: logger)
+        #expect(try await db.rollupMismatches() == 0)
 
         // Heatmap: the cells this test's timestamps fall into.
         let heatmap = try #require(try await get("/v1/analytics/heatmap?\(range)").json)

@@ -73,6 +73,8 @@ import Testing
         }
         #expect(idsByLead.values.allSatisfy { $0.count == 1 })
         #expect(try await stack.broker.messageCount("scorer.interactions.dead") == 0)
+        // The funnel's daily counts (the batch function keeps the leads') agree with the rows they count.
+        #expect(try await database.rollupMismatches() == 0)
     }
 
     @Test func killedScorerIsReplacedWithoutLossOrDuplicates() async throws {

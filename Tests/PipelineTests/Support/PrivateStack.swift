@@ -84,6 +84,40 @@ extension PostgresClient {
         for try await value in try await self.query(query, logger: TestDatabase.logger).decode(Int.self) { count = value }
         return count
     }
+
+    /// Groups where the funnel's daily counts (migration 013) disagree with the rows they count: leads by
+    /// (day, source, status), sessions by start day, sessions by the day of their first prompt. One statement,
+    /// so one snapshot: every committed writer must have kept the counts, whatever else runs meanwhile.
+    func rollupMismatches() async throws -> Int {
+        try await count(
+            """
+            SELECT (
+                SELECT count(*) FROM (
+                    SELECT utc_day(created_at) AS day, COALESCE(source, 'unknown') AS source, status, count(*) AS n
+                    FROM leads GROUP BY 1, 2, 3
+                ) counted
+                FULL JOIN (
+                    SELECT day, source, status, sum(leads) AS n FROM lead_daily GROUP BY 1, 2, 3 HAVING sum(leads) <> 0
+                ) rolled USING (day, source, status)
+                WHERE counted.n IS DISTINCT FROM rolled.n
+            ) + (
+                SELECT count(*) FROM (
+                    SELECT day, count(*) FILTER (WHERE started) AS sessions, count(*) FILTER (WHERE NOT started) AS prompted
+                    FROM (
+                        SELECT utc_day(created_at) AS day, true AS started FROM conversion_sessions
+                        UNION ALL
+                        SELECT utc_day(min(created_at)), false FROM conversion_prompts GROUP BY session_id
+                    ) rows GROUP BY day
+                ) counted
+                FULL JOIN (
+                    SELECT day, sum(sessions) AS sessions, sum(prompted) AS prompted FROM session_daily GROUP BY day
+                    HAVING sum(sessions) <> 0 OR sum(prompted) <> 0
+                ) rolled USING (day)
+                WHERE counted.sessions IS DISTINCT FROM rolled.sessions OR counted.prompted IS DISTINCT FROM rolled.prompted
+            )
+            """
+        )
+    }
 }
 
 /// A synthetic stream of interactions from known people, with the leads it must produce computed here,
