@@ -64,8 +64,8 @@ struct Bench {
         let webhooks = WebhookSink(port: 9199)
         defer { webhooks.stop() }
         let alertsEnvironment = ["ALERT_WEBHOOK_URLS": webhooks.url, "ALERT_WEBHOOK_SECRET": "bench-secret", "HIGH_SCORE_THRESHOLD": "80"]
-        var alerts = try await start("lead-alerts", label: "alerts", port: 9113, extra: alertsEnvironment)
-        var conversion = try await start("lead-conversion", label: "conversion", port: 9112)
+        let alerts = try await start("lead-alerts", label: "alerts", port: 9113, extra: alertsEnvironment)
+        let conversion = try await start("lead-conversion", label: "conversion", port: 9112)
         let firstScorer = try await start("lead-scorer", label: "scorer-0", port: 9111, extra: ["SCORER_METRICS_PORT": "9111"])
         var peakRSS: [String: Double] = [:]
         func notePeak(_ process: BenchProcess, as name: String) { peakRSS[name] = max(peakRSS[name] ?? 0, process.peakRSS) }
@@ -113,6 +113,19 @@ struct Bench {
             return
         }
 
+        if options.e2eOnly {
+            await drains.stop()
+            try await runEndToEnd(
+                options: options, database: database, broker: broker, services: (ingest, admin), webhooks: webhooks,
+                alertsEnvironment: alertsEnvironment, notePeak: notePeak
+            )
+            report.emit("rss.peak", peakRSS.mapValues { $0 as Any }.merging(["unit": "MiB"]) { $1 },
+                        summary: peakRSS.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value) MiB" }.joined(separator: ", "))
+            for process in [ingest, admin] { await process.stop() }
+            await broker.close()
+            return
+        }
+
         // Ingest.
         let wrk = Wrk(url: "http://127.0.0.1:\(Self.ingestPort)", apiKey: Self.apiKey, seconds: options.seconds)
         log("ingest, single events")
@@ -143,11 +156,34 @@ struct Bench {
             options: options, database: database, broker: broker, databaseCeiling: databaseCeiling, notePeak: notePeak
         )
 
-        // End to end, everything running, from a quiet start (the scorer runs' alert backlog dropped).
+        try await runEndToEnd(
+            options: options, database: database, broker: broker, services: (ingest, admin), webhooks: webhooks,
+            alertsEnvironment: alertsEnvironment, notePeak: notePeak
+        )
+        report.emit("rss.peak", peakRSS.mapValues { $0 as Any }.merging(["unit": "MiB"]) { $1 },
+                    summary: peakRSS.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value) MiB" }.joined(separator: ", "))
+
+        for process in [ingest, admin] { await process.stop() }
+        await broker.close()
+
+        try await runCluster(
+            options: options, database: database,
+            single: SingleNodeFigures(
+                brokerCeiling: brokerCeiling, ingestSingle: single.requestsPerSecond, ingestBatchEvents: eventsPerSecond, scorer: plainRate
+            )
+        )
+    }
+
+    /// End to end, everything running, from a quiet start (the scorer runs' alert backlog dropped): 202 → lead
+    /// row and → `lead.scored`, `lead.scored` → alert and → webhook, consultation → prompt, at `--e2e-rate`.
+    private func runEndToEnd(
+        options: LeadBench, database: PostgresClient, broker: BrokerTools, services: (ingest: BenchProcess, admin: BenchProcess),
+        webhooks: WebhookSink, alertsEnvironment: [String: String], notePeak: (BenchProcess, String) -> Void
+    ) async throws {
         try await broker.purge(LeadTopology.alertsQueue)
-        alerts = try await start("lead-alerts", label: "alerts-e2e", port: 9113, extra: alertsEnvironment)
+        let alerts = try await start("lead-alerts", label: "alerts-e2e", port: 9113, extra: alertsEnvironment)
         let scorer = try await start("lead-scorer", label: "scorer-e2e", port: 9111, extra: ["SCORER_METRICS_PORT": "9111"])
-        conversion = try await start("lead-conversion", label: "conversion-e2e", port: 9112)
+        let conversion = try await start("lead-conversion", label: "conversion-e2e", port: 9112)
         log("end to end at \(options.e2eRate) events/s")
         let e2e = try await EndToEnd(
             ingestURL: "http://127.0.0.1:\(Self.ingestPort)", apiKey: Self.apiKey, database: database,
@@ -173,23 +209,12 @@ struct Bench {
             summary: "anonymous consultation 202 → conversion.prompt p50 \(e2e.promptP50) ms p99 \(e2e.promptP99) ms (\(e2e.prompted) of \(e2e.sessions) sessions prompted)"
         )
 
-        notePeak(ingest, as: "ingest")
-        notePeak(admin, as: "admin")
-        notePeak(alerts, as: "alerts")
-        notePeak(conversion, as: "conversion")
-        notePeak(scorer, as: "scorer")
-        report.emit("rss.peak", peakRSS.mapValues { $0 as Any }.merging(["unit": "MiB"]) { $1 },
-                    summary: peakRSS.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value) MiB" }.joined(separator: ", "))
-
-        for process in [ingest, admin, alerts, conversion, scorer] { await process.stop() }
-        await broker.close()
-
-        try await runCluster(
-            options: options, database: database,
-            single: SingleNodeFigures(
-                brokerCeiling: brokerCeiling, ingestSingle: single.requestsPerSecond, ingestBatchEvents: eventsPerSecond, scorer: plainRate
-            )
-        )
+        notePeak(services.ingest, "ingest")
+        notePeak(services.admin, "admin")
+        notePeak(alerts, "alerts")
+        notePeak(conversion, "conversion")
+        notePeak(scorer, "scorer")
+        for process in [alerts, conversion, scorer] { await process.stop() }
     }
 
     /// Scorer: a pre-filled queue, then 1 and 2 scorers, then one with an active model; returns the rate of one

@@ -24,6 +24,8 @@ struct LeadBench: AsyncParsableCommand {
 
     @Flag(help: "Only the in-process micro-benchmarks (no servers needed).") var microOnly = false
     @Flag(help: "Only the ceilings and the scorer runs (for working on the scorer).") var scorerOnly = false
+    @Flag(help: "Only the ceilings and the end-to-end latency run (with --e2e-rate: latency against load).")
+    var e2eOnly = false
 
     func run() async throws {
         if microOnly {
