@@ -181,6 +181,15 @@ struct Bench {
         webhooks: WebhookSink, alertsEnvironment: [String: String], notePeak: (BenchProcess, String) -> Void
     ) async throws {
         try await broker.purge(LeadTopology.alertsQueue)
+        // Deliveries an earlier run left pending on this database (an --e2e-only run on a used stack) would go
+        // out first and delay every webhook of this run; they are marked failed, with the reason.
+        try await database.query(
+            """
+            UPDATE webhook_deliveries SET status = 'failed', last_error = 'set aside by lead-bench before its end-to-end run'
+            WHERE status = 'pending'
+            """,
+            logger: logger
+        )
         let alerts = try await start("lead-alerts", label: "alerts-e2e", port: 9113, extra: alertsEnvironment)
         let scorer = try await start("lead-scorer", label: "scorer-e2e", port: 9111, extra: ["SCORER_METRICS_PORT": "9111"])
         let conversion = try await start("lead-conversion", label: "conversion-e2e", port: 9112)
