@@ -147,7 +147,10 @@ let package = Package(
         ),
         .testTarget(
             name: "UnitTests",
-            dependencies: ["LeadCore", "LeadStore", "AMQP"],
+            dependencies: [
+                "LeadCore", "LeadStore", "AMQP", "LeadService",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             path: "Tests/UnitTests",
             swiftSettings: swiftSettings
         ),
