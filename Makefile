@@ -23,7 +23,7 @@ test:
 	scripts/test.sh
 
 bench:
-	scripts/bench.sh
+	scripts/bench.sh $(ARGS)
 
 # Analytics endpoints and model training on ~1M simulated interactions (several minutes).
 bench-scale:
