@@ -189,18 +189,15 @@ struct Analytics: Sendable {
 
     // MARK: - ROI
 
+    /// Leads and conversions per source from the funnel's daily counts (status `converted` now).
     func roi(_ range: Range, logger: Logger) async throws -> JSONValue {
         var rows: [JSONValue] = []
         var seen = Set<String>()
-        for try await (source, leads, converted) in try await client.query(
-            """
-            SELECT COALESCE(source, 'unknown'), count(*)::int8, (count(*) FILTER (WHERE status = 'converted'))::int8
-            FROM leads WHERE created_at >= \(range.from) AND created_at < \(range.to) GROUP BY 1 ORDER BY 2 DESC
-            """,
-            logger: logger
-        ).decode((String, Int, Int).self) {
+        for (source, counts) in try await stageRows(
+            key: "source", as: String.self, order: "2 DESC", days: range.split(unit: 86_400), range: range, logger: logger
+        ) {
             seen.insert(source)
-            rows.append(roiRow(source: source, leads: leads, converted: converted))
+            rows.append(roiRow(source: source, leads: counts[0], converted: counts[3]))
         }
         for source in sourceCosts.keys.sorted() where !seen.contains(source) {
             rows.append(roiRow(source: source, leads: 0, converted: 0))
