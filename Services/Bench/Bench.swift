@@ -201,8 +201,9 @@ struct Bench {
         report.emit(
             "e2e.lead",
             ["rate_per_s": options.e2eRate, "leads": e2e.count, "missing": e2e.missing,
-             "row_p50_ms": e2e.rowP50, "row_p99_ms": e2e.rowP99, "bus_p50_ms": e2e.busP50, "bus_p99_ms": e2e.busP99],
-            summary: "202 → lead row p50 \(e2e.rowP50) ms p99 \(e2e.rowP99) ms; 202 → lead.scored on the bus p50 \(e2e.busP50) ms p99 \(e2e.busP99) ms (\(e2e.count) leads, \(e2e.missing) missing)"
+             "row_p50_ms": e2e.rowP50, "row_p99_ms": e2e.rowP99, "bus_p50_ms": e2e.busP50, "bus_p99_ms": e2e.busP99,
+             "cpu_busy_percent": e2e.cpuBusyPercent],
+            summary: "202 → lead row p50 \(e2e.rowP50) ms p99 \(e2e.rowP99) ms; 202 → lead.scored on the bus p50 \(e2e.busP50) ms p99 \(e2e.busP99) ms (\(e2e.count) leads, \(e2e.missing) missing; CPUs \(e2e.cpuBusyPercent) % busy while sending)"
         )
         report.emit(
             "alerts.latency",

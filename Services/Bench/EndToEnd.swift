@@ -32,6 +32,8 @@ struct EndToEnd {
         var prompted: Int
         var promptP50: Double
         var promptP99: Double
+        /// How busy the machine's CPUs were while the traffic was sent (user + system + irq + steal, %).
+        var cpuBusyPercent: Double
     }
 
     let ingestURL: String
@@ -79,6 +81,7 @@ struct EndToEnd {
         let total = rate * seconds
         let interval = Duration.seconds(1) / rate
         let started = ContinuousClock.now
+        let cpuBefore = CPUTimes.read()
         let run = UUID().uuidString.prefix(8).lowercased()
         await withTaskGroup(of: Void.self) { group in
             for index in 0..<total {
@@ -108,6 +111,7 @@ struct EndToEnd {
                 }
             }
         }
+        let cpuBusy = CPUTimes.read().busyPercent(since: cpuBefore)
         let sent = accepted.values.withLock { $0 }
         let deadline = ContinuousClock.now.advanced(by: .seconds(60))
         while arrivals.values.withLock({ $0.count }) < sent.count, ContinuousClock.now < deadline {
@@ -171,7 +175,8 @@ struct EndToEnd {
             alertP50: ms(alertLatency.valueAtPercentile(50)), alertP99: ms(alertLatency.valueAtPercentile(99)),
             webhookP50: ms(webhookLatency.valueAtPercentile(50)), webhookP99: ms(webhookLatency.valueAtPercentile(99)),
             sessions: visitors.count, prompted: visitors.keys.filter { prompted[$0] != nil }.count,
-            promptP50: ms(promptLatency.valueAtPercentile(50)), promptP99: ms(promptLatency.valueAtPercentile(99))
+            promptP50: ms(promptLatency.valueAtPercentile(50)), promptP99: ms(promptLatency.valueAtPercentile(99)),
+            cpuBusyPercent: cpuBusy
         )
     }
 }
@@ -179,4 +184,26 @@ struct EndToEnd {
 /// Times keyed by event id, shared between the sending tasks and the tap.
 final class Stamps: Sendable {
     let values = Mutex<[String: Date]>([:])
+}
+
+/// The machine's CPU time counters (`/proc/stat`, all CPUs), to say how busy it was during a measurement.
+struct CPUTimes {
+    var busy: UInt64 = 0
+    var total: UInt64 = 0
+
+    static func read() -> CPUTimes {
+        guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+              let line = text.split(separator: "\n").first, line.hasPrefix("cpu ")
+        else { return CPUTimes() }
+        // user nice system idle iowait irq softirq steal (guest time is already in user)
+        let fields = line.split(separator: " ").dropFirst().prefix(8).compactMap { UInt64($0) }
+        guard fields.count == 8 else { return CPUTimes() }
+        let total = fields.reduce(0, +)
+        return CPUTimes(busy: total - fields[3] - fields[4], total: total)
+    }
+
+    func busyPercent(since start: CPUTimes) -> Double {
+        guard total > start.total else { return 0 }
+        return rounded(Double(busy - start.busy) / Double(total - start.total) * 100, 1)
+    }
 }

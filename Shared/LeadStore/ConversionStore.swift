@@ -134,6 +134,8 @@ package enum ConversionStore {
                     "state": try JSONParser.parse(encode(update.state).utf8),
                 ])
             }
+            // `= ANY(ids)` gives the planner the rows to fetch by key: it estimates 100 rows for jsonb_to_recordset
+            // and, on a small table, read every session to hash-join them (8,625 rows per batch in the benchmark).
             try await connection.query(
                 """
                 UPDATE conversion_sessions s SET
@@ -146,7 +148,7 @@ package enum ConversionStore {
                     session_id TEXT, intent_score INTEGER, interaction_count INTEGER, contact_known BOOLEAN, prompts INTEGER,
                     last_prompt_at TIMESTAMPTZ, decision_prompt BOOLEAN, decision_reason TEXT, decision_prompt_id UUID,
                     decided_at TIMESTAMPTZ, missing_fields TEXT[], state JSONB)
-                WHERE s.session_id = x.session_id
+                WHERE s.session_id = x.session_id AND s.session_id = ANY(\(sessions.map(\.sessionID)))
                 """,
                 logger: logger
             )
