@@ -113,48 +113,45 @@ struct Bench {
             return
         }
 
+        // Ingest and the scorer (skipped by --e2e-only, and with them the cluster phase that compares to them).
+        var singleNode: SingleNodeFigures?
         if options.e2eOnly {
             await drains.stop()
-            try await runEndToEnd(
-                options: options, database: database, broker: broker, services: (ingest, admin), webhooks: webhooks,
-                alertsEnvironment: alertsEnvironment, notePeak: notePeak
+        } else {
+            // Ingest.
+            let wrk = Wrk(url: "http://127.0.0.1:\(Self.ingestPort)", apiKey: Self.apiKey, seconds: options.seconds)
+            log("ingest, single events")
+            let single = try await wrk.run(kind: .single, connections: 64)
+            report.emit(
+                "ingest.single",
+                ["req_per_s": rounded(single.requestsPerSecond, 0), "p50_ms": single.p50, "p99_ms": single.p99,
+                 "non_2xx": single.errors, "connections": 64, "ratio_to_broker_ceiling": rounded(single.requestsPerSecond / brokerCeiling)],
+                summary: "\(Int(single.requestsPerSecond)) req/s, p50 \(single.p50) ms, p99 \(single.p99) ms, \(single.errors) non-2xx, \(rounded(single.requestsPerSecond / brokerCeiling, 2))× broker ceiling"
             )
-            report.emit("rss.peak", peakRSS.mapValues { $0 as Any }.merging(["unit": "MiB"]) { $1 },
-                        summary: peakRSS.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value) MiB" }.joined(separator: ", "))
-            for process in [ingest, admin] { await process.stop() }
-            await broker.close()
-            return
+            notePeak(ingest, as: "ingest")
+            log("ingest, batches of 100")
+            let batch = try await wrk.run(kind: .batch(100), connections: 16)
+            let eventsPerSecond = batch.requestsPerSecond * 100
+            report.emit(
+                "ingest.batch",
+                ["events_per_s": rounded(eventsPerSecond, 0), "req_per_s": rounded(batch.requestsPerSecond, 0), "events_per_request": 100,
+                 "p50_ms": batch.p50, "p99_ms": batch.p99, "non_2xx": batch.errors, "connections": 16,
+                 "ratio_to_broker_ceiling": rounded(eventsPerSecond / brokerCeiling)],
+                summary: "\(Int(eventsPerSecond)) events/s (\(Int(batch.requestsPerSecond)) req/s × 100), p99 \(batch.p99) ms, \(rounded(eventsPerSecond / brokerCeiling, 2))× broker ceiling"
+            )
+            notePeak(ingest, as: "ingest")
+
+            try await broker.waitUntilEmpty([LeadTopology.scorerQueue, LeadTopology.conversionQueue], timeout: .seconds(120))
+            await drains.stop()
+
+            let plainRate = try await runScorer(
+                options: options, database: database, broker: broker, databaseCeiling: databaseCeiling, notePeak: notePeak
+            )
+            singleNode = SingleNodeFigures(
+                brokerCeiling: brokerCeiling, ingestSingle: single.requestsPerSecond, ingestBatchEvents: eventsPerSecond,
+                scorer: plainRate
+            )
         }
-
-        // Ingest.
-        let wrk = Wrk(url: "http://127.0.0.1:\(Self.ingestPort)", apiKey: Self.apiKey, seconds: options.seconds)
-        log("ingest, single events")
-        let single = try await wrk.run(kind: .single, connections: 64)
-        report.emit(
-            "ingest.single",
-            ["req_per_s": rounded(single.requestsPerSecond, 0), "p50_ms": single.p50, "p99_ms": single.p99,
-             "non_2xx": single.errors, "connections": 64, "ratio_to_broker_ceiling": rounded(single.requestsPerSecond / brokerCeiling)],
-            summary: "\(Int(single.requestsPerSecond)) req/s, p50 \(single.p50) ms, p99 \(single.p99) ms, \(single.errors) non-2xx, \(rounded(single.requestsPerSecond / brokerCeiling, 2))× broker ceiling"
-        )
-        notePeak(ingest, as: "ingest")
-        log("ingest, batches of 100")
-        let batch = try await wrk.run(kind: .batch(100), connections: 16)
-        let eventsPerSecond = batch.requestsPerSecond * 100
-        report.emit(
-            "ingest.batch",
-            ["events_per_s": rounded(eventsPerSecond, 0), "req_per_s": rounded(batch.requestsPerSecond, 0), "events_per_request": 100,
-             "p50_ms": batch.p50, "p99_ms": batch.p99, "non_2xx": batch.errors, "connections": 16,
-             "ratio_to_broker_ceiling": rounded(eventsPerSecond / brokerCeiling)],
-            summary: "\(Int(eventsPerSecond)) events/s (\(Int(batch.requestsPerSecond)) req/s × 100), p99 \(batch.p99) ms, \(rounded(eventsPerSecond / brokerCeiling, 2))× broker ceiling"
-        )
-        notePeak(ingest, as: "ingest")
-
-        try await broker.waitUntilEmpty([LeadTopology.scorerQueue, LeadTopology.conversionQueue], timeout: .seconds(120))
-        await drains.stop()
-
-        let plainRate = try await runScorer(
-            options: options, database: database, broker: broker, databaseCeiling: databaseCeiling, notePeak: notePeak
-        )
 
         try await runEndToEnd(
             options: options, database: database, broker: broker, services: (ingest, admin), webhooks: webhooks,
@@ -166,12 +163,9 @@ struct Bench {
         for process in [ingest, admin] { await process.stop() }
         await broker.close()
 
-        try await runCluster(
-            options: options, database: database,
-            single: SingleNodeFigures(
-                brokerCeiling: brokerCeiling, ingestSingle: single.requestsPerSecond, ingestBatchEvents: eventsPerSecond, scorer: plainRate
-            )
-        )
+        if let singleNode {
+            try await runCluster(options: options, database: database, single: singleNode)
+        }
     }
 
     /// End to end, everything running, from a quiet start (the scorer runs' alert backlog dropped): 202 → lead

@@ -3,7 +3,7 @@ import Logging
 import PostgresNIO
 
 /// Turns an error no handler mapped into a response in the contract's shape, with a log line that says what
-/// failed: 503 with `Retry-After` when the database is unavailable, otherwise 500. Without it such an error
+/// failed: 503 with `Retry-After` when the failure is transient (database unavailable), otherwise 500. Without it such an error
 /// was an empty 500 and nothing in the log. Only the server's message and SQLSTATE of a database error are
 /// logged, never the query or its bound values (they can hold contact data).
 package struct UnexpectedErrorMiddleware<Context: RequestContext>: RouterMiddleware {
@@ -24,7 +24,7 @@ package struct UnexpectedErrorMiddleware<Context: RequestContext>: RouterMiddlew
                 "request failed",
                 metadata: ["path": "\(request.uri.path)", "error": "\(Self.describe(error))"]
             )
-            if transient { throw APIError.unavailable("the database is unavailable; retry shortly") }
+            if transient { throw APIError.unavailable("a service this request needs is unavailable; retry shortly") }
             throw APIError(.internalServerError, code: "internal_error", "the request failed; the service log has the reason")
         }
     }
