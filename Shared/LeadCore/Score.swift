@@ -23,6 +23,20 @@ package struct Score: Sendable, Equatable {
         self.value = min(total, Self.maximum)
         self.breakdown = lines
     }
+
+    /// The modifiers among the lines, as the bits `user_interactions.modifiers` stores (SQL's
+    /// `lead_modifiers(breakdown)` computes the same from a stored breakdown): 1 `budget_range:high`,
+    /// 2 `urgency:immediate`, 4 `multiple_procedures`.
+    package var modifierBits: Int {
+        breakdown.reduce(0) { bits, line in
+            switch line.rule {
+            case "budget_range:high": bits | 1
+            case "urgency:immediate": bits | 2
+            case "multiple_procedures": bits | 4
+            default: bits
+            }
+        }
+    }
 }
 
 /// `high` from 70, `medium` from 40, else `low`.

@@ -30,13 +30,14 @@ package struct InteractionStore: Sendable {
             json = JSONWriter.string(Self.jsonValue(event: event, score: score, lead: lead))
         }
 
-        /// The element `lead_process_events` reads (see 012_scorer_fewer_statements.sql).
+        /// The element `lead_process_events` reads (see 012_scorer_fewer_statements.sql and 014).
         private static func jsonValue(event: InteractionEvent, score: Score, lead: LeadCandidate) -> JSONValue {
             guard case .object(var object) = event.jsonValue else { return .null }
             object["contact"] = nil
             object["consent"] = nil
             object["score"] = .int(Int64(score.value))
             object["breakdown"] = .array(score.breakdown.map { .object(["rule": .string($0.rule), "points": .int(Int64($0.points))]) })
+            object["modifiers"] = .int(Int64(score.modifierBits))
             object["can_create"] = .bool(lead.canCreateLead)
             object["source"] = JSONValue(lead.source)
             object["procedure_name"] = JSONValue(lead.procedureName)

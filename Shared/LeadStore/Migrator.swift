@@ -81,6 +81,7 @@ extension PackageResources {
         ("011_lead_first_interaction.sql", _11_lead_first_interaction_sql),
         ("012_scorer_fewer_statements.sql", _12_scorer_fewer_statements_sql),
         ("013_funnel_daily_rollups.sql", _13_funnel_daily_rollups_sql),
+        ("014_prediction_per_batch.sql", _14_prediction_per_batch_sql),
     ]
 
     /// Every embedded `NNN_name.sql`, sorted by number.

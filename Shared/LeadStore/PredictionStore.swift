@@ -184,6 +184,7 @@ package enum PredictionStore {
                             "event_id": .string(interaction.eventID.uuidString), "session": .string(session(seed, lead, interaction.sessionIndex)),
                             "type": .string(interaction.type.rawValue), "lead_id": .int(leadID), "score": .int(Int64(score.value)),
                             "breakdown": .array(score.breakdown.map { .object(["rule": .string($0.rule), "points": .int(Int64($0.points))]) }),
+                            "modifiers": .int(Int64(score.modifierBits)),
                             "data": interaction.data, "occurred_at": .string(JSONCoding.formatTimestamp(interaction.occurredAt)),
                         ]))
                     }
@@ -206,11 +207,11 @@ package enum PredictionStore {
                 try await connection.query(
                     """
                     INSERT INTO user_interactions (event_id, session_id, interaction_type, lead_id, converted_to_lead, score,
-                                                   score_breakdown, data, occurred_at, received_at)
-                    SELECT event_id, session, type, lead_id, true, score, breakdown, data, occurred_at, occurred_at
+                                                   score_breakdown, modifiers, data, occurred_at, received_at)
+                    SELECT event_id, session, type, lead_id, true, score, breakdown, modifiers, data, occurred_at, occurred_at
                     FROM jsonb_to_recordset(\(JSONWriter.string(.array(interactionRows)))::jsonb) AS x(
-                        event_id UUID, session TEXT, type TEXT, lead_id BIGINT, score INTEGER, breakdown JSONB, data JSONB,
-                        occurred_at TIMESTAMPTZ)
+                        event_id UUID, session TEXT, type TEXT, lead_id BIGINT, score INTEGER, breakdown JSONB,
+                        modifiers SMALLINT, data JSONB, occurred_at TIMESTAMPTZ)
                     ON CONFLICT (event_id) DO NOTHING
                     """,
                     logger: logger

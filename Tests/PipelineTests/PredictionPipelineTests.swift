@@ -56,17 +56,53 @@ import Testing
             probability = value
         }
         #expect(probability.map { $0.isFinite && $0 > 0 && $0 < 1 } == true, "\(String(describing: probability))")
-        // The scorer's one-lead features equal training's set-based ones (two queries, one definition).
+        // The features the scorer and training read (two hash aggregations, stored modifier bits) equal the plain
+        // definition: count(DISTINCT), and the modifiers looked up in each breakdown.
         let differing = try await privateDB.count(
             """
-            WITH sample AS (SELECT id, lead_score FROM leads ORDER BY id LIMIT 500)
-            SELECT count(*) FROM sample s
+            WITH sample AS (SELECT id, lead_score FROM leads ORDER BY id LIMIT 500),
+            ui AS (
+                SELECT u.lead_id,
+                    ARRAY[count(*) FILTER (WHERE interaction_type = 'ai_recommendation'),
+                          count(*) FILTER (WHERE interaction_type = 'face_analysis'),
+                          count(*) FILTER (WHERE interaction_type = 'cost_calculator'),
+                          count(*) FILTER (WHERE interaction_type = 'appointment_booking'),
+                          count(*) FILTER (WHERE interaction_type = 'package_inquiry'),
+                          count(*) FILTER (WHERE interaction_type = 'consultation'),
+                          count(*) FILTER (WHERE interaction_type = 'search'),
+                          count(*) FILTER (WHERE interaction_type = 'page_view'),
+                          count(*) FILTER (WHERE interaction_type = 'registration'),
+                          count(*) FILTER (WHERE interaction_type = 'community_engagement'),
+                          count(*) FILTER (WHERE interaction_type = 'prompt_dismissed')] AS counts,
+                    count(DISTINCT interaction_type) AS types,
+                    bool_or(score_breakdown @> '[{"rule": "budget_range:high"}]') AS budget,
+                    bool_or(score_breakdown @> '[{"rule": "urgency:immediate"}]') AS urgency,
+                    bool_or(score_breakdown @> '[{"rule": "multiple_procedures"}]') AS multiple,
+                    min(occurred_at) AS first_at, max(occurred_at) AS last_at, count(DISTINCT session_id) AS sessions
+                FROM user_interactions u JOIN sample s ON s.id = u.lead_id GROUP BY u.lead_id
+            ), p AS (
+                SELECT sl.lead_id, count(cp.id) > 0 AS prompted, bool_or(cs.variant = 'B') AS variant_b
+                FROM session_leads sl JOIN sample s ON s.id = sl.lead_id
+                LEFT JOIN conversion_prompts cp ON cp.session_id = sl.session_id
+                LEFT JOIN conversion_sessions cs ON cs.session_id = sl.session_id
+                GROUP BY sl.lead_id
+            ), plain AS (
+                SELECT s.id, lead_feature_vector(s.lead_score, ui.counts, ui.types, l.source, ui.budget, ui.urgency, ui.multiple,
+                    l.created_at, ui.first_at, ui.last_at, ui.sessions, p.prompted, p.variant_b,
+                    timestamptz '2026-01-01 12:00+00') AS features
+                FROM sample s JOIN leads l ON l.id = s.id LEFT JOIN ui ON ui.lead_id = s.id LEFT JOIN p ON p.lead_id = s.id
+            )
+            SELECT count(*) FROM plain
             JOIN lead_features_for((SELECT array_agg(id) FROM sample), (SELECT array_agg(lead_score) FROM sample),
-                                   (SELECT array_agg(timestamptz '2026-01-01 12:00+00') FROM sample)) f ON f.lead_id = s.id
-            WHERE f.features IS DISTINCT FROM lead_features(s.id, s.lead_score, timestamptz '2026-01-01 12:00+00')
+                                   (SELECT array_agg(timestamptz '2026-01-01 12:00+00') FROM sample)) f ON f.lead_id = plain.id
+            WHERE f.features IS DISTINCT FROM plain.features
             """
         )
-        #expect(differing == 0, "\(differing) of 500 leads have different features in lead_features and lead_features_for")
+        #expect(differing == 0, "\(differing) of 500 leads have features other than the plain definition's")
+        let unmarked = try await privateDB.count(
+            "SELECT count(*) FROM user_interactions WHERE modifiers IS DISTINCT FROM lead_modifiers(score_breakdown)"
+        )
+        #expect(unmarked == 0, "\(unmarked) simulated interactions store other modifier bits than their breakdown shows")
 
         // The same model on the shared stack: the scorer uses it at once, no restart.
         var columns: (String, [String], [Double], [Double], [Double], Double)?
@@ -104,6 +140,24 @@ import Testing
         let body = try #require((try? JSONSerialization.jsonObject(with: scored.body)) as? [String: Any])
         let carried = try #require(body["conversion_probability"] as? Double)
         #expect(carried > 0 && carried < 1)
+        // The scorer predicts at the end of the batch (set-based): the same value as the model applied to the
+        // lead's features at that moment (updated_at is the batch's now()), and the modifier bits it stored.
+        let reference = try await TestDatabase.scalar(
+            """
+            SELECT abs(conversion_probability - lead_predict_features(lead_features(id, lead_score, updated_at)))
+            FROM leads WHERE id = \(leadID)
+            """,
+            as: Double.self
+        )
+        #expect(reference.map { $0 < 1e-12 } == true, "stored probability differs from the model's by \(String(describing: reference))")
+        let stored = try await TestDatabase.scalar("SELECT conversion_probability FROM leads WHERE id = \(leadID)", as: Double.self)
+        // jsonb keeps a float8 to 15 significant digits (PostgreSQL's float8 to numeric).
+        #expect(stored.map { abs($0 - carried) < 1e-12 } == true, "lead.scored carried \(carried), the lead has \(String(describing: stored))")
+        let bits = try await TestDatabase.scalar(
+            "SELECT modifiers FROM user_interactions WHERE lead_id = \(leadID) AND modifiers = lead_modifiers(score_breakdown)",
+            as: Int16.self
+        )
+        #expect(bits == 2, "urgency:immediate is bit 2; stored \(String(describing: bits))")
         #expect(try await LeadCtl.run(["model", "deactivate"], label: "predict-deactivate").status == 0)
         await tap.close()
         // Cleanup only (make test wipes the cluster anyway): a failure here is reported, not fatal.

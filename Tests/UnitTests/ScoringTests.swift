@@ -22,6 +22,9 @@ import Testing
         #expect(urgent.value == 85)
         let multiple = scorer.score(type: .aiRecommendation, data: ["multiple_procedures": .bool(true)])
         #expect(multiple.value == 75)
+        // The bits stored with each interaction for the prediction features (lead_modifiers in SQL).
+        #expect(score.modifierBits == 1 && urgent.modifierBits == 2 && multiple.modifierBits == 4)
+        #expect(scorer.score(type: .aiRecommendation, data: [:]).modifierBits == 0)
     }
 
     @Test func twoDistinctProceduresCountAsMultiple() {
@@ -40,6 +43,7 @@ import Testing
         let score = scorer.score(type: .appointmentBooking, data: data)
         #expect(score.value == 100)
         #expect(score.breakdown.last == ScoreLine(rule: "cap", points: -50))
+        #expect(score.modifierBits == 7)
         #expect(score.breakdown.reduce(0) { $0 + $1.points } == score.value)
     }
 
