@@ -280,11 +280,16 @@ struct Bench {
         try await PredictionStore.deactivate(client: database, logger: logger)
         let plainRate = report.value("scorer.x1", "events_per_s") ?? modelRate
         let overhead = max(0, 1 / modelRate - 1 / plainRate) * 1_000_000
+        // Per lead scored: the events that joined a lead are the ones that needed a probability.
+        let leadEvents = try await scorerBench.leadEvents(after: modelBaseline)
+        let perLead = overhead * Double(options.scorerEvents) / Double(max(1, leadEvents))
         report.emit(
             "scorer.x1.model",
             ["events_per_s": rounded(modelRate, 0), "overhead_us_per_event": rounded(overhead, 1),
+             "events_with_a_lead": leadEvents, "overhead_us_per_lead_event": rounded(perLead, 1),
              "ratio_to_scorer_without_model": rounded(modelRate / plainRate)],
-            summary: "\(Int(modelRate)) events/s with an active model: +\(rounded(overhead, 1)) µs per event (features and probability in SQL)"
+            summary: "\(Int(modelRate)) events/s with an active model: +\(rounded(overhead, 1)) µs per event, "
+                + "+\(rounded(perLead, 1)) µs per event that joined a lead (features and probability in SQL, once per lead and batch)"
         )
         try await stop([modelScorer])
         return plainRate

@@ -68,6 +68,16 @@ struct ScorerBench {
         return 0
     }
 
+    /// How many of the interactions stored after `id` joined a lead.
+    func leadEvents(after id: Int) async throws -> Int {
+        for try await count in try await database.query(
+            "SELECT count(*) FROM user_interactions WHERE id > \(id) AND lead_id IS NOT NULL", logger: logger
+        ).decode(Int.self) {
+            return count
+        }
+        return 0
+    }
+
     private func storedCount(after id: Int) async throws -> Int {
         for try await count in try await database.query(
             "SELECT count(*) FROM user_interactions WHERE id > \(id)", logger: logger

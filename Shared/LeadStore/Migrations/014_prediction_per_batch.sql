@@ -156,9 +156,12 @@ BEGIN
         FROM unnest(p_leads, p_scores) WITH ORDINALITY AS m(lead_id, score, position)
         ORDER BY lead_id, position DESC
     ) last_scores;
-    WITH changed AS (
+    -- MATERIALIZED: inlined, the model's sum ran twice a lead (in the join filter and in SET).
+    WITH predicted AS MATERIALIZED (
+        SELECT * FROM lead_predictions(v_leads, v_scores, now())
+    ), changed AS (
         UPDATE leads l SET conversion_probability = p.probability, updated_at = now()
-        FROM lead_predictions(v_leads, v_scores, now()) p
+        FROM predicted p
         WHERE l.id = p.lead_id AND l.conversion_probability IS DISTINCT FROM p.probability
         RETURNING l.id, l.conversion_probability, lead_json(l) AS body
     )
