@@ -62,29 +62,22 @@ struct ScorerBench {
     }
 
     private func highestID() async throws -> Int {
-        for try await id in try await database.query("SELECT COALESCE(max(id), 0) FROM user_interactions", logger: logger).decode(Int.self) {
-            return id
-        }
-        return 0
+        try await integer("SELECT COALESCE(max(id), 0) FROM user_interactions")
     }
 
     /// How many of the interactions stored after `id` joined a lead.
     func leadEvents(after id: Int) async throws -> Int {
-        for try await count in try await database.query(
-            "SELECT count(*) FROM user_interactions WHERE id > \(id) AND lead_id IS NOT NULL", logger: logger
-        ).decode(Int.self) {
-            return count
-        }
-        return 0
+        try await integer("SELECT count(*) FROM user_interactions WHERE id > \(id) AND lead_id IS NOT NULL")
     }
 
     private func storedCount(after id: Int) async throws -> Int {
-        for try await count in try await database.query(
-            "SELECT count(*) FROM user_interactions WHERE id > \(id)", logger: logger
-        ).decode(Int.self) {
-            return count
+        try await integer("SELECT count(*) FROM user_interactions WHERE id > \(id)")
+    }
+
+    private func integer(_ query: PostgresQuery) async throws -> Int {
+        for try await value in try await database.query(query, logger: logger).decode(Int.self) {
+            return value
         }
         return 0
     }
-
 }

@@ -6,6 +6,13 @@ package struct InteractionScorer: Sendable {
     package static let highBudgetPoints = 20
     package static let immediateUrgencyPoints = 25
 
+    /// The modifier rules' names, as breakdown lines show them.
+    package enum Modifier {
+        package static let multipleProcedures = "multiple_procedures"
+        package static let highBudget = "budget_range:high"
+        package static let immediateUrgency = "urgency:immediate"
+    }
+
     package init(rules: ScoringRules = .defaults) {
         self.rules = rules
     }
@@ -13,13 +20,13 @@ package struct InteractionScorer: Sendable {
     package func score(type: InteractionType, data: [String: JSONValue]) -> Score {
         var lines = [ScoreLine(rule: "type:\(type.rawValue)", points: rules.points(for: type))]
         if data["multiple_procedures"]?.boolValue == true || ProcedureExtractor.distinctProcedures(in: data).count >= 2 {
-            lines.append(ScoreLine(rule: "multiple_procedures", points: Self.multipleProceduresPoints))
+            lines.append(ScoreLine(rule: Modifier.multipleProcedures, points: Self.multipleProceduresPoints))
         }
         if data["budget_range"]?.stringValue?.lowercased() == "high" {
-            lines.append(ScoreLine(rule: "budget_range:high", points: Self.highBudgetPoints))
+            lines.append(ScoreLine(rule: Modifier.highBudget, points: Self.highBudgetPoints))
         }
         if data["urgency"]?.stringValue?.lowercased() == "immediate" {
-            lines.append(ScoreLine(rule: "urgency:immediate", points: Self.immediateUrgencyPoints))
+            lines.append(ScoreLine(rule: Modifier.immediateUrgency, points: Self.immediateUrgencyPoints))
         }
         return Score(lines: lines)
     }

@@ -30,9 +30,9 @@ package struct Score: Sendable, Equatable {
     package var modifierBits: Int {
         breakdown.reduce(0) { bits, line in
             switch line.rule {
-            case "budget_range:high": bits | 1
-            case "urgency:immediate": bits | 2
-            case "multiple_procedures": bits | 4
+            case InteractionScorer.Modifier.highBudget: bits | 1
+            case InteractionScorer.Modifier.immediateUrgency: bits | 2
+            case InteractionScorer.Modifier.multipleProcedures: bits | 4
             default: bits
             }
         }
