@@ -247,6 +247,7 @@ struct Bench {
         for count in [1, 2] {
             log("scorer x\(count): filling the queue with \(options.scorerEvents) events")
             let baseline = try await scorerBench.fill(events: options.scorerEvents, tag: "bench\(count)-\(UUID().uuidString.prefix(6))")
+            try await scorerBench.analyze()
             let started = ContinuousClock.now
             let scorers = try await (0..<count).asyncMap { index in
                 try await start("lead-scorer", label: "scorer-\(count)-\(index)", port: 9121 + index, extra: ["SCORER_METRICS_PORT": "\(9121 + index)"])
@@ -274,6 +275,7 @@ struct Bench {
         _ = try await PredictionStore.activate(modelID, client: database, logger: logger)
         log("scorer x1 with a model: filling the queue with \(options.scorerEvents) events")
         let modelBaseline = try await scorerBench.fill(events: options.scorerEvents, tag: "benchm-\(UUID().uuidString.prefix(6))")
+        try await scorerBench.analyze()
         let modelStarted = ContinuousClock.now
         let modelScorer = try await start("lead-scorer", label: "scorer-model", port: 9121, extra: ["SCORER_METRICS_PORT": "9121"])
         let modelRate = try await scorerBench.measure(events: options.scorerEvents, baseline: modelBaseline, since: modelStarted)

@@ -82,6 +82,7 @@ extension PackageResources {
         ("012_scorer_fewer_statements.sql", _12_scorer_fewer_statements_sql),
         ("013_funnel_daily_rollups.sql", _13_funnel_daily_rollups_sql),
         ("014_prediction_per_batch.sql", _14_prediction_per_batch_sql),
+        ("015_set_based_lead_creation.sql", _15_set_based_lead_creation_sql),
     ]
 
     /// Every embedded `NNN_name.sql`, sorted by number.

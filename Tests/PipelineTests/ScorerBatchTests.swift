@@ -15,12 +15,13 @@ import Testing
 
     /// One element of the batch as `InteractionStore.ScoredInteraction` writes it.
     func element(
-        session: String, type: String, lines: [Line], at: Date, email: String? = nil, name: String? = nil, canCreate: Bool = false
+        session: String, type: String, lines: [Line], at: Date, email: String? = nil, name: String? = nil, canCreate: Bool = false,
+        data: [String: JSONValue] = [:]
     ) -> JSONValue {
         let score = min(100, lines.reduce(0) { $0 + $1.points })
         return .object([
             "event_id": .string(UUID().uuidString.lowercased()), "session_id": .string(session), "type": .string(type),
-            "source_page": "/test", "data": .object([:]), "occurred_at": .string(JSONCoding.formatTimestamp(at)),
+            "source_page": "/test", "data": .object(data), "occurred_at": .string(JSONCoding.formatTimestamp(at)),
             "received_at": .string(JSONCoding.formatTimestamp(at)), "score": .int(Int64(score)),
             "breakdown": .array(lines.map { .object(["rule": .string($0.rule), "points": .int(Int64($0.points))]) }),
             "can_create": .bool(canCreate), "source": canCreate ? "Face Analysis" : .null,
@@ -38,9 +39,12 @@ import Testing
     /// Runs one batch and returns the `lead.*` outbox messages written since it started (routing key, body), read
     /// inside its transaction. (The shared stack's lead-alerts may add alerts about the same lead meanwhile, from
     /// an earlier batch's relayed `lead.scored`.)
-    func process(_ batch: [JSONValue]) async throws -> [(String, [String: Any])] {
+    func process(_ batch: [JSONValue], setBased: Bool = true) async throws -> [(String, [String: Any])] {
         let json = JSONWriter.string(.array(batch))
         return try await TestDatabase.client.withTransaction(logger: TestDatabase.logger) { connection in
+            if !setBased {
+                _ = try await connection.query("SELECT set_config('lead.set_based_creation', 'off', true)", logger: TestDatabase.logger)
+            }
             let before = try await connection.query("SELECT COALESCE(max(id), 0) FROM outbox", logger: TestDatabase.logger)
             var last: Int64 = 0
             for try await id in before.decode(Int64.self) { last = id }
@@ -113,5 +117,147 @@ import Testing
         #expect(about(lead, try await process(third)).isEmpty)
         #expect(try await TestDatabase.count("SELECT count(*) FROM user_interactions WHERE session_id = \(session)") == 6)
         #expect(try await TestDatabase.count("SELECT count(*) FROM lead_score_ledger WHERE lead_id = \(lead)") == 4)
+    }
+
+    /// New leads that no other event of their batch touches are made set-based (migration 015), every other event
+    /// goes through the loop. One seeded stream (people returning across sessions, anonymous history, contacts
+    /// that may or may not make a lead, a contact in somebody else's session) runs through both paths under two
+    /// prefixes; leads, stitching, ledger and each lead's messages must come out the same.
+    @Test func setBasedCreationHasTheLoopsEffects() async throws {
+        _ = try await SharedStack.shared.start()
+        let run = UUID().uuidString.prefix(8).lowercased()
+        let stream = Self.stream(seed: 15, events: 360)
+        var states: [[String]] = []
+        for setBased in [false, true] {
+            let tag = "sb\(setBased ? "on" : "off")-\(run)"
+            var messages: [(String, [String: Any])] = []
+            for batch in stream.chunks(of: 30) {
+                messages += try await process(batch.map { element(for: $0, tag: tag) }, setBased: setBased)
+            }
+            states.append(try await state(tag: tag, messages: messages))
+        }
+        #expect(states[0].count > 100)  // leads, links, ledger lines and messages were compared
+        #expect(states[0].count == states[1].count)
+        if let (off, on) = zip(states[0], states[1]).first(where: { $0 != $1 }) {
+            Issue.record("first difference: loop \(off) | set-based \(on)")
+        }
+
+        // Proof that the set-based path ran: its messages come before the loop's in the batch that has both.
+        let tag = "sbproof-\(run)"
+        let known = Event(n: 0, person: 0, session: 0, type: "face_analysis", points: 80, contact: true, canCreate: true, offset: 0)
+        _ = try await process([element(for: known, tag: tag)])
+        let mixed = try await process([
+            element(for: Event(n: 1, person: 0, session: 1, type: "consultation", points: 70, contact: true, canCreate: true, offset: 10), tag: tag),
+            element(for: Event(n: 2, person: 1, session: 2, type: "face_analysis", points: 80, contact: true, canCreate: true, offset: 20), tag: tag),
+        ])
+        let oldLead = try #require(try await TestDatabase.scalar("SELECT id FROM leads WHERE email_normalized = \("p0@\(tag).example.com")", as: Int64.self))
+        let newLead = try #require(try await TestDatabase.scalar("SELECT id FROM leads WHERE email_normalized = \("p1@\(tag).example.com")", as: Int64.self))
+        #expect(about(newLead, mixed).map(\.0) == ["lead.scored", "lead.created"])
+        #expect(!about(oldLead, mixed).isEmpty)
+        let ours = mixed.filter { _, body in [oldLead, newLead].contains(((body["lead_id"] ?? body["id"]) as? Int).map(Int64.init) ?? 0) }
+        #expect(((ours.first?.1["lead_id"] ?? ours.first?.1["id"]) as? Int).map(Int64.init) == newLead)
+    }
+
+    /// One event of the generated stream: `person`'s, in their session number `session`.
+    struct Event {
+        var n: Int
+        var person: Int
+        var session: Int
+        var type: String
+        var points: Int
+        var contact: Bool
+        var canCreate: Bool
+        var offset: Int
+    }
+
+    static func stream(seed: UInt64, events: Int) -> [Event] {
+        var random = SplitMix64(seed: seed)
+        let creating = [("face_analysis", 80), ("consultation", 70), ("package_inquiry", 60), ("ai_recommendation", 75)]
+        let browsing = [("page_view", 1), ("search", 5), ("cost_calculator", 40), ("community_engagement", 10)]
+        return (0..<events).map { n in
+            let person = Int(random.next() % 60)
+            let roll = random.nextDouble()
+            let contact = roll < 0.35
+            let (type, points) = contact ? creating[Int(random.next() % 4)] : browsing[Int(random.next() % 4)]
+            // Now and then a contact without a lead-making type, and a contact in somebody else's session.
+            let canCreate = contact && random.nextDouble() < 0.85
+            let sessionOwner = contact && random.nextDouble() < 0.05 ? (person + 1) % 60 : person
+            return Event(
+                n: n, person: person, session: sessionOwner * 3 + Int(random.next() % 3), type: type, points: points,
+                contact: contact, canCreate: canCreate, offset: n
+            )
+        }
+    }
+
+    func element(for event: Event, tag: String) -> JSONValue {
+        element(
+            session: "\(tag)-s\(event.session)", type: event.type, lines: [Line(rule: "type:\(event.type)", points: event.points)],
+            at: Date(timeIntervalSince1970: 1_790_000_000 + Double(event.offset)),
+            email: event.contact ? "p\(event.person)@\(tag).example.com" : nil,
+            name: event.contact ? "Person \(event.person)" : nil, canCreate: event.canCreate, data: ["n": .int(Int64(event.n))]
+        )
+    }
+
+    /// What the stream left under `tag`, without ids, times or the tag: one line per lead, per interaction's
+    /// link, per ledger line and per message (in each lead's own order).
+    func state(tag: String, messages: [(String, [String: Any])]) async throws -> [String] {
+        var lines: [String] = []
+        var emails: [Int64: String] = [:]
+        let leads = try await TestDatabase.client.query(
+            """
+            SELECT id, replace(email_normalized, \(tag), ''), lead_score, engagement_level, COALESCE(first_interaction_type, '-'),
+                   COALESCE(patient_name, '-'), replace(session_id, \(tag), ''), COALESCE(source, '-'), COALESCE(procedure_name, '-'),
+                   COALESCE(message, '-'), (SELECT data->>'n' FROM user_interactions WHERE id = interaction_id)
+            FROM leads WHERE session_id LIKE \(tag + "-%") ORDER BY email_normalized
+            """,
+            logger: TestDatabase.logger
+        )
+        for try await (id, email, score, level, first, name, session, source, procedure, message, n) in leads.decode(
+            (Int64, String, Int, String, String, String, String, String, String, String, String).self
+        ) {
+            emails[id] = email
+            lines.append("lead \(email) \(score) \(level) \(first) \(name) \(session) \(source) \(procedure) \(message) event \(n)")
+        }
+        let links = try await TestDatabase.client.query(
+            """
+            SELECT u.data->>'n', COALESCE(replace(l.email_normalized, \(tag), ''), '-'), u.converted_to_lead
+            FROM user_interactions u LEFT JOIN leads l ON l.id = u.lead_id
+            WHERE u.session_id LIKE \(tag + "-%") ORDER BY (u.data->>'n')::int
+            """,
+            logger: TestDatabase.logger
+        )
+        for try await (n, email, converted) in links.decode((String, String, Bool).self) {
+            lines.append("event \(n) -> \(email) \(converted)")
+        }
+        let ledger = try await TestDatabase.client.query(
+            """
+            SELECT replace(l.email_normalized, \(tag), ''), u.data->>'n', g.rule, g.points, g.lead_score
+            FROM lead_score_ledger g JOIN leads l ON l.id = g.lead_id JOIN user_interactions u ON u.id = g.interaction_id
+            WHERE l.session_id LIKE \(tag + "-%") ORDER BY 1, (u.data->>'n')::int, g.id
+            """,
+            logger: TestDatabase.logger
+        )
+        for try await (email, n, rule, points, score) in ledger.decode((String, String, String, Int, Int).self) {
+            lines.append("ledger \(email) event \(n) \(rule) \(points) = \(score)")
+        }
+        var perLead: [String: [String]] = [:]
+        for (key, body) in messages {
+            guard let id = ((body["lead_id"] ?? body["id"]) as? Int).map(Int64.init), let email = emails[id] else { continue }
+            let breakdown = (body["breakdown"] as? [[String: Any]] ?? []).map { "\($0["rule"] ?? "")=\($0["points"] ?? "")" }
+            perLead[email, default: []].append(
+                "\(key) \(body["lead_score"] ?? "-") prev \(body["previous_score"] ?? "-") \(body["engagement_level"] ?? "-") "
+                    + "\(body["patient_name"] ?? "-") \(breakdown.joined(separator: ","))"
+            )
+        }
+        for email in perLead.keys.sorted() {
+            lines += perLead[email]!.map { "message \(email) \($0)" }
+        }
+        return lines
+    }
+}
+
+extension Array {
+    func chunks(of size: Int) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
     }
 }
