@@ -25,7 +25,8 @@ scripts/servers.sh stop "$STACK" >/dev/null 2>&1 || true
 scripts/servers.sh rabbit-cluster-stop "$STACK-cluster" >/dev/null 2>&1 || true
 rm -rf ".run/$STACK" ".run/$STACK-cluster"
 trap cleanup EXIT
-scripts/servers.sh start "$STACK" 5674 5434
+# track_functions: lead-bench reads the prediction step's own time per lead from pg_stat_user_functions.
+PG_EXTRA_OPTS="${PG_EXTRA_OPTS:-} -c track_functions=pl" scripts/servers.sh start "$STACK" 5674 5434
 # shellcheck disable=SC1091
 . ".run/$STACK/env"
 export LOG_LEVEL=warning

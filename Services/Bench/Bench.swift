@@ -276,6 +276,7 @@ struct Bench {
         log("scorer x1 with a model: filling the queue with \(options.scorerEvents) events")
         let modelBaseline = try await scorerBench.fill(events: options.scorerEvents, tag: "benchm-\(UUID().uuidString.prefix(6))")
         try await scorerBench.analyze()
+        let predictionBefore = try await scorerBench.functionTimes()
         let modelStarted = ContinuousClock.now
         let modelScorer = try await start("lead-scorer", label: "scorer-model", port: 9121, extra: ["SCORER_METRICS_PORT": "9121"])
         let modelRate = try await scorerBench.measure(events: options.scorerEvents, baseline: modelBaseline, since: modelStarted)
@@ -285,15 +286,22 @@ struct Bench {
         // Per lead scored: the events that joined a lead are the ones that needed a probability.
         let leadEvents = try await scorerBench.leadEvents(after: modelBaseline)
         let perLead = overhead * Double(options.scorerEvents) / Double(max(1, leadEvents))
+        // The prediction step's own time, from PostgreSQL's function statistics (flushed when the scorer's
+        // connections close): far less noisy than the difference of two throughputs.
+        try await stop([modelScorer])
+        let prediction = try await scorerBench.functionTimes(after: predictionBefore).since(predictionBefore)
+        let predicted = prediction["lead_model_probability"]?.calls ?? 0
+        let stepPerLead = (prediction["lead_predict_batch"]?.milliseconds ?? 0) * 1000 / Double(max(1, predicted))
         report.emit(
             "scorer.x1.model",
             ["events_per_s": rounded(modelRate, 0), "overhead_us_per_event": rounded(overhead, 1),
              "events_with_a_lead": leadEvents, "overhead_us_per_lead_event": rounded(perLead, 1),
+             "leads_predicted": predicted, "prediction_step_us_per_lead": rounded(stepPerLead, 1),
              "ratio_to_scorer_without_model": rounded(modelRate / plainRate)],
             summary: "\(Int(modelRate)) events/s with an active model: +\(rounded(overhead, 1)) µs per event, "
-                + "+\(rounded(perLead, 1)) µs per event that joined a lead (features and probability in SQL, once per lead and batch)"
+                + "+\(rounded(perLead, 1)) µs per event that joined a lead; the prediction step (features, probability, "
+                + "row and messages) \(rounded(stepPerLead, 1)) µs per lead predicted (\(predicted) predictions)"
         )
-        try await stop([modelScorer])
         return plainRate
     }
 

@@ -75,6 +75,45 @@ struct ScorerBench {
         try await database.query("ANALYZE", logger: logger)
     }
 
+    /// Calls and time of the scorer's plpgsql functions so far (`track_functions = pl`, set by scripts/bench.sh).
+    struct FunctionTimes {
+        var values: [String: (calls: Int, milliseconds: Double)] = [:]
+
+        subscript(name: String) -> (calls: Int, milliseconds: Double)? { values[name] }
+
+        func since(_ earlier: FunctionTimes) -> FunctionTimes {
+            var difference = FunctionTimes()
+            for (name, now) in values {
+                let before = earlier.values[name] ?? (0, 0)
+                difference.values[name] = (now.calls - before.calls, now.milliseconds - before.milliseconds)
+            }
+            return difference
+        }
+    }
+
+    /// The times once a backend that exited since `earlier` has flushed its statistics (a few seconds at most).
+    func functionTimes(after earlier: FunctionTimes) async throws -> FunctionTimes {
+        let deadline = ContinuousClock.now.advanced(by: .seconds(5))
+        var times = try await functionTimes()
+        while times["lead_predict_batch"]?.calls == earlier["lead_predict_batch"]?.calls, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+            times = try await functionTimes()
+        }
+        return times
+    }
+
+    func functionTimes() async throws -> FunctionTimes {
+        var times = FunctionTimes()
+        let rows = try await database.query(
+            "SELECT funcname::text, calls, total_time FROM pg_stat_user_functions WHERE funcname IN ('lead_predict_batch', 'lead_model_probability')",
+            logger: logger
+        )
+        for try await (name, calls, milliseconds) in rows.decode((String, Int, Double).self) {
+            times.values[name] = (calls, milliseconds)
+        }
+        return times
+    }
+
     private func highestID() async throws -> Int {
         try await integer("SELECT COALESCE(max(id), 0) FROM user_interactions")
     }
