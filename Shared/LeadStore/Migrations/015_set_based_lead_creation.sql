@@ -1,5 +1,5 @@
 -- New leads set-based. Most events that make a lead are the only event of their batch about that person and
--- session (97 % on the benchmark's stream), yet the loop created each one with seven one-row statements (the
+-- session (98.6 % on the benchmark's stream), yet the loop created each one with seven one-row statements (the
 -- person by contact, the session's history, the lead, the session link, the history's stitching, and their
 -- index and key checks): ~680 µs an event over an anonymous one here, about 40 % of the batch function's time
 -- on the benchmark's stream. Such events now take one path of a few statements for all of them
