@@ -39,12 +39,12 @@ import Testing
     /// Runs one batch and returns the `lead.*` outbox messages written since it started (routing key, body), read
     /// inside its transaction. (The shared stack's lead-alerts may add alerts about the same lead meanwhile, from
     /// an earlier batch's relayed `lead.scored`.)
+    /// `setBased`: make the batch's lone new leads set-based (migration 015) whatever its size, or never.
     func process(_ batch: [JSONValue], setBased: Bool = true) async throws -> [(String, [String: Any])] {
         let json = JSONWriter.string(.array(batch))
         return try await TestDatabase.client.withTransaction(logger: TestDatabase.logger) { connection in
-            if !setBased {
-                _ = try await connection.query("SELECT set_config('lead.set_based_creation', 'off', true)", logger: TestDatabase.logger)
-            }
+            let path = setBased ? "on" : "off"
+            _ = try await connection.query("SELECT set_config('lead.set_based_creation', \(path), true)", logger: TestDatabase.logger)
             let before = try await connection.query("SELECT COALESCE(max(id), 0) FROM outbox", logger: TestDatabase.logger)
             var last: Int64 = 0
             for try await id in before.decode(Int64.self) { last = id }
