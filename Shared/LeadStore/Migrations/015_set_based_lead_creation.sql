@@ -8,28 +8,47 @@
 -- before. The effects are the same: a test runs one stream through both paths and compares them.
 
 -- A lead's score lines and score from its best interaction's breakdown and its number of distinct types: the
--- breakdown's lines (less any cap), +5 per further type, and a cap line when the sum passes 100. The loop in
--- lead_process_events computes the same in plpgsql.
-CREATE FUNCTION lead_score_lines(p_best JSONB, p_types INTEGER)
-RETURNS TABLE (lines JSONB, score INTEGER) LANGUAGE sql IMMUTABLE AS $$
-    WITH best AS (
-        SELECT COALESCE(jsonb_agg(line.value ORDER BY line.n), '[]'::jsonb) AS lines,
-               COALESCE(sum(COALESCE((line.value->>'points')::INTEGER, 0)), 0)::INTEGER AS total
-        FROM jsonb_array_elements(CASE WHEN jsonb_typeof(p_best) = 'array' THEN p_best ELSE '[]'::jsonb END)
-             WITH ORDINALITY AS line(value, n)
-        WHERE line.value->>'rule' <> 'cap'
-    ), typed AS (
-        SELECT CASE WHEN p_types > 1
-                    THEN lines || jsonb_build_array(jsonb_build_object('rule', 'distinct_types', 'points', 5 * (p_types - 1)))
-                    ELSE lines END AS lines,
-               total + CASE WHEN p_types > 1 THEN 5 * (p_types - 1) ELSE 0 END AS total
-        FROM best
-    )
-    SELECT CASE WHEN total > 100
-                THEN lines || jsonb_build_array(jsonb_build_object('rule', 'cap', 'points', 100 - total))
-                ELSE lines END,
-           LEAST(GREATEST(total, 0), 100)
-    FROM typed
+-- breakdown's lines (less any cap), +5 per further type, and a cap line when the sum passes 100. 012's loop
+-- computed this inline; both paths of the batch function now call it (the loop as a plpgsql expression, which
+-- starts no executor).
+CREATE FUNCTION lead_score_lines(p_best JSONB, p_types INTEGER, OUT lines JSONB, OUT score INTEGER)
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v_line JSONB;
+    v_sum  INTEGER := 0;
+BEGIN
+    lines := '[]'::jsonb;
+    IF jsonb_typeof(p_best) = 'array' THEN
+        FOR i IN 0 .. jsonb_array_length(p_best) - 1 LOOP
+            v_line := p_best -> i;
+            IF v_line->>'rule' <> 'cap' THEN
+                lines := lines || jsonb_build_array(v_line);
+                v_sum := v_sum + COALESCE((v_line->>'points')::INTEGER, 0);
+            END IF;
+        END LOOP;
+    END IF;
+    IF p_types > 1 THEN
+        lines := lines || jsonb_build_array(jsonb_build_object('rule', 'distinct_types', 'points', 5 * (p_types - 1)));
+        v_sum := v_sum + 5 * (p_types - 1);
+    END IF;
+    IF v_sum > 100 THEN
+        lines := lines || jsonb_build_array(jsonb_build_object('rule', 'cap', 'points', 100 - v_sum));
+    END IF;
+    score := LEAST(GREATEST(v_sum, 0), 100);
+END
+$$;
+
+-- The lead.scored message: the event that scored the lead, its score before and after, and the lines that add up
+-- to it, with what the lead's row (lead_json) says of its level, source, procedure and probability.
+CREATE FUNCTION lead_scored_message(
+    p_lead BIGINT, p_interaction BIGINT, p_event UUID, p_score INTEGER, p_previous INTEGER, p_lines JSONB, p_lead_json JSONB
+) RETURNS JSONB LANGUAGE sql IMMUTABLE AS $$
+    SELECT jsonb_build_object(
+        'lead_id', p_lead, 'interaction_id', p_interaction, 'event_id', p_event,
+        'lead_score', p_score, 'previous_score', p_previous,
+        'engagement_level', p_lead_json->'engagement_level', 'breakdown', p_lines,
+        'source', p_lead_json->'source', 'procedure_name', p_lead_json->'procedure_name',
+        'conversion_probability', p_lead_json->'conversion_probability')
 $$;
 
 -- Creates, set-based, the leads of the batch's new interactions (p_ids, p_event_ids: step 1's rows) that no
@@ -102,33 +121,24 @@ BEGIN
         FROM alone a
         ORDER BY a.position
         RETURNING id, interaction_id, lead_json(leads) AS body
+    ), made AS (
+        SELECT c.id, c.body, a.* FROM created c JOIN alone a ON a.interaction = c.interaction_id
     ), ledger AS (
         INSERT INTO lead_score_ledger (lead_id, event_id, interaction_id, rule, points, lead_score)
-        SELECT c.id, (a.ev->>'event_id')::UUID, a.interaction, line.value->>'rule', (line.value->>'points')::INTEGER,
-               a.score
-        FROM created c
-        JOIN alone a ON a.interaction = c.interaction_id,
-             jsonb_array_elements(a.lines) WITH ORDINALITY AS line(value, n)
-        ORDER BY a.position, line.n
-    ), messages AS (
-        SELECT a.position, m.n, m.key, m.body
-        FROM created c
-        JOIN alone a ON a.interaction = c.interaction_id,
-        LATERAL (VALUES
-            (1, 'lead.scored', jsonb_build_object(
-                'lead_id', c.id, 'interaction_id', a.interaction, 'event_id', (a.ev->>'event_id')::UUID,
-                'lead_score', a.score, 'previous_score', NULL::INTEGER,
-                'engagement_level', c.body->'engagement_level', 'breakdown', a.lines,
-                'source', c.body->'source', 'procedure_name', c.body->'procedure_name',
-                'conversion_probability', c.body->'conversion_probability')),
-            (2, 'lead.created', c.body)
-        ) AS m(n, key, body)
+        SELECT m.id, (m.ev->>'event_id')::UUID, m.interaction, line.value->>'rule', (line.value->>'points')::INTEGER,
+               m.score
+        FROM made m, jsonb_array_elements(m.lines) WITH ORDINALITY AS line(value, n)
+        ORDER BY m.position, line.n
     )
-    SELECT (SELECT array_agg(c.id ORDER BY a.position) FROM created c JOIN alone a ON a.interaction = c.interaction_id),
-           (SELECT array_agg(a.ev->>'session_id' ORDER BY a.position) FROM created c JOIN alone a ON a.interaction = c.interaction_id),
-           array_agg(m.key ORDER BY m.position, m.n), array_agg(m.body ORDER BY m.position, m.n)
+    SELECT array_agg(m.id ORDER BY m.position) FILTER (WHERE k.n = 1),
+           array_agg(m.ev->>'session_id' ORDER BY m.position) FILTER (WHERE k.n = 1),
+           array_agg(k.key ORDER BY m.position, k.n), array_agg(k.body ORDER BY m.position, k.n)
     INTO o_leads, v_sessions, o_keys, o_bodies
-    FROM messages m;
+    FROM made m,
+    LATERAL (VALUES
+        (1, 'lead.scored', lead_scored_message(m.id, m.interaction, (m.ev->>'event_id')::UUID, m.score, NULL, m.lines, m.body)),
+        (2, 'lead.created', m.body)
+    ) AS k(n, key, body);
 
     -- The sessions are these leads' now (a session's link to a closed lead is replaced), and their unlinked
     -- history joins them.
@@ -141,7 +151,8 @@ BEGIN
 END
 $$;
 
--- 014's batch function with step 1b: lead_create_alone before the loop, which skips the events it handled.
+-- 014's batch function with step 1b: lead_create_alone before the loop, which skips the events it handled; its
+-- score and lead.scored message come from the functions above, as the set-based path's do.
 CREATE OR REPLACE FUNCTION lead_process_events(p_events JSONB)
 RETURNS TABLE (inserted INTEGER, duplicates INTEGER, leads_created INTEGER, leads_updated INTEGER)
 LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
@@ -160,7 +171,7 @@ DECLARE
     v_linked_email TEXT;
     v_linked_phone TEXT;
     v_json         JSONB;
-    v_line         JSONB;
+    v_scored       RECORD;
     v_first_type   TEXT;
     v_linked_score INTEGER;
     v_linked_named BOOLEAN;
@@ -173,7 +184,6 @@ DECLARE
     v_types        INTEGER;
     v_best         JSONB;
     v_lines        JSONB;
-    v_sum          INTEGER;
     v_score        INTEGER;
     v_model        BOOLEAN;
     -- Written at the end of the batch, in this order.
@@ -333,25 +343,9 @@ BEGIN
         END IF;
 
         -- 4. Score: the best interaction's lines, +5 per further distinct type, capped at 100.
-        v_lines := '[]'::jsonb;
-        v_sum := 0;
-        IF jsonb_typeof(v_best) = 'array' THEN
-            FOR i IN 0 .. jsonb_array_length(v_best) - 1 LOOP
-                v_line := v_best -> i;
-                IF v_line->>'rule' <> 'cap' THEN
-                    v_lines := v_lines || jsonb_build_array(v_line);
-                    v_sum := v_sum + COALESCE((v_line->>'points')::INTEGER, 0);
-                END IF;
-            END LOOP;
-        END IF;
-        IF v_types > 1 THEN
-            v_lines := v_lines || jsonb_build_array(jsonb_build_object('rule', 'distinct_types', 'points', 5 * (v_types - 1)));
-            v_sum := v_sum + 5 * (v_types - 1);
-        END IF;
-        IF v_sum > 100 THEN
-            v_lines := v_lines || jsonb_build_array(jsonb_build_object('rule', 'cap', 'points', 100 - v_sum));
-        END IF;
-        v_score := LEAST(GREATEST(v_sum, 0), 100);
+        v_scored := lead_score_lines(v_best, v_types);
+        v_lines := v_scored.lines;
+        v_score := v_scored.score;
 
         -- 5. Write the lead once.
         IF v_created THEN
@@ -427,12 +421,8 @@ BEGIN
             s_lines := array_append(s_lines, v_lines);
             s_scores := array_append(s_scores, v_score);
             o_keys := array_append(o_keys, 'lead.scored');
-            o_bodies := array_append(o_bodies, jsonb_build_object(
-                'lead_id', v_lead_id, 'interaction_id', v_interaction, 'event_id', v_event,
-                'lead_score', v_score, 'previous_score', v_old_score,
-                'engagement_level', v_json->'engagement_level', 'breakdown', v_lines,
-                'source', v_json->'source', 'procedure_name', v_json->'procedure_name',
-                'conversion_probability', v_json->'conversion_probability'));
+            o_bodies := array_append(o_bodies, lead_scored_message(
+                v_lead_id, v_interaction, v_event, v_score, v_old_score, v_lines, v_json));
         END IF;
         IF v_created THEN
             o_keys := array_append(o_keys, 'lead.created');
