@@ -124,8 +124,17 @@ import Testing
         #expect(try await LeadCtl.run(["model", "activate", "\(sharedID)"], label: "predict-activate-shared").status == 0)
         let tap = try await EventTap(routingKeys: ["lead.scored"])
         let email = "predict-\(UUID().uuidString.prefix(8).lowercased())@example.com"
+        let session = "predict-\(UUID().uuidString.prefix(8))"
+        // The session's A/B variant is a feature, and lead-conversion stores it when it first sees the session,
+        // concurrently with the scorer: an anonymous visit first, and the variant stored, so the features the
+        // scorer predicts from are the ones the check below recomputes.
+        let visit = try await HTTP.postJSON(stack.ingest + "/v1/interactions", ["session_id": session, "type": "page_view"])
+        #expect(visit.status == 202)
+        _ = try await eventually("lead-conversion stores session \(session)") {
+            try await TestDatabase.scalar("SELECT variant FROM conversion_sessions WHERE session_id = \(session)", as: String.self)
+        }
         let response = try await HTTP.postJSON(stack.ingest + "/v1/interactions", [
-            "session_id": "predict-\(UUID().uuidString.prefix(8))", "type": "face_analysis",
+            "session_id": session, "type": "face_analysis",
             "contact": ["name": "Prediction Test", "email": email], "data": ["urgency": "immediate"],
         ])
         #expect(response.status == 202)
@@ -154,7 +163,10 @@ import Testing
         // jsonb keeps a float8 to 15 significant digits (PostgreSQL's float8 to numeric).
         #expect(stored.map { abs($0 - carried) < 1e-12 } == true, "lead.scored carried \(carried), the lead has \(String(describing: stored))")
         let bits = try await TestDatabase.scalar(
-            "SELECT modifiers FROM user_interactions WHERE lead_id = \(leadID) AND modifiers = lead_modifiers(score_breakdown)",
+            """
+            SELECT modifiers FROM user_interactions
+            WHERE lead_id = \(leadID) AND interaction_type = 'face_analysis' AND modifiers = lead_modifiers(score_breakdown)
+            """,
             as: Int16.self
         )
         #expect(bits == 2, "urgency:immediate is bit 2; stored \(String(describing: bits))")
