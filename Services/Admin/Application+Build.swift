@@ -82,7 +82,8 @@ func buildAdminApplication(
         DatabaseStartup(database: database, gate: gate, logger: logger),
         BrokerGauges([consumerConnection, publisherConnection, feedConnection]),
         OutboxRelay(
-            store: OutboxStore(connection: DedicatedConnection(configuration: configuration.database, timeout: .seconds(10), logger: logger)),
+            database: configuration.database,
+            rounds: configuration.outboxRelayRounds,
             connection: publisherConnection, signal: outboxSignal, gate: gate, logger: logger
         ),
         feed,

@@ -202,8 +202,9 @@ struct Bench {
         report.emit(
             "alerts.latency",
             ["rate_per_s": options.e2eRate, "alerts": e2e.alerts, "publish_p50_ms": e2e.alertP50, "publish_p99_ms": e2e.alertP99,
-             "webhook_p50_ms": e2e.webhookP50, "webhook_p99_ms": e2e.webhookP99],
-            summary: "lead.scored → alert.high_score p50 \(e2e.alertP50) ms p99 \(e2e.alertP99) ms; → signed webhook received p50 \(e2e.webhookP50) ms p99 \(e2e.webhookP99) ms (\(e2e.alerts) alerts)"
+             "webhook_p50_ms": e2e.webhookP50, "webhook_p99_ms": e2e.webhookP99,
+             "alert_row_p50_ms": e2e.alertRowP50, "alert_row_p99_ms": e2e.alertRowP99],
+            summary: "lead.scored → alert.high_score p50 \(e2e.alertP50) ms p99 \(e2e.alertP99) ms; → signed webhook received p50 \(e2e.webhookP50) ms p99 \(e2e.webhookP99) ms (\(e2e.alerts) alerts; alert row p50 \(e2e.alertRowP50) ms p99 \(e2e.alertRowP99) ms)"
         )
 
         report.emit(

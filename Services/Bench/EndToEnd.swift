@@ -27,6 +27,10 @@ struct EndToEnd {
         var alertP99: Double
         var webhookP50: Double
         var webhookP99: Double
+        /// `lead.scored` → the alert row (its transaction's time): the first of the alert's two hops, the
+        /// consume and commit, beside the second (the outbox relay's publish).
+        var alertRowP50: Double
+        var alertRowP99: Double
         /// Anonymous sessions sent, prompts seen for them, and 202 → `conversion.prompt` (ms).
         var sessions: Int
         var prompted: Int
@@ -157,11 +161,19 @@ struct EndToEnd {
         for (session, acceptedAt) in visitors {
             if let at = prompted[session] { promptLatency.record(UInt64(max(0, at.timeIntervalSince(acceptedAt)) * 1_000_000)) }
         }
+        var alertRows: [String: Date] = [:]
+        let leadIDs = leads.keys.compactMap { Int64($0) }
+        let alertQuery: PostgresQuery = "SELECT lead_id, created_at FROM alerts WHERE kind = 'high_score' AND lead_id = ANY(\(leadIDs))"
+        for try await (lead, createdAt) in try await database.query(alertQuery, logger: logger).decode((Int64, Date).self) {
+            alertRows["\(lead)"] = createdAt
+        }
+        var alertRowLatency = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
         var alertLatency = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
         var webhookLatency = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
         let alerts = alerted.values.withLock { $0 }
         let hooks = webhooks.arrivals.values.withLock { $0 }
         for (lead, scoredAt) in leads {
+            if let at = alertRows[lead] { alertRowLatency.record(UInt64(max(0, at.timeIntervalSince(scoredAt)) * 1_000_000)) }
             if let at = alerts[lead] { alertLatency.record(UInt64(max(0, at.timeIntervalSince(scoredAt)) * 1_000_000)) }
             if let at = hooks[lead] { webhookLatency.record(UInt64(max(0, at.timeIntervalSince(scoredAt)) * 1_000_000)) }
         }
@@ -174,6 +186,7 @@ struct EndToEnd {
             alerts: alerts.count,
             alertP50: ms(alertLatency.valueAtPercentile(50)), alertP99: ms(alertLatency.valueAtPercentile(99)),
             webhookP50: ms(webhookLatency.valueAtPercentile(50)), webhookP99: ms(webhookLatency.valueAtPercentile(99)),
+            alertRowP50: ms(alertRowLatency.valueAtPercentile(50)), alertRowP99: ms(alertRowLatency.valueAtPercentile(99)),
             sessions: visitors.count, prompted: visitors.keys.filter { prompted[$0] != nil }.count,
             promptP50: ms(promptLatency.valueAtPercentile(50)), promptP99: ms(promptLatency.valueAtPercentile(99)),
             cpuBusyPercent: cpuBusy

@@ -31,7 +31,7 @@ package final class AMQPConnection: Sendable, CustomStringConvertible {
     }
 
     enum Command {
-        case publish(OutgoingMessage, CheckedContinuation<Void, any Error>)
+        case publish(OutgoingMessage, ConfirmWaiter)
         case ack(tag: UInt64, multiple: Bool, generation: UInt64)
         case nack(tag: UInt64, multiple: Bool, requeue: Bool, generation: UInt64)
         case consume(queue: String, prefetch: Int, DeliveryQueue)
@@ -92,16 +92,9 @@ package final class AMQPConnection: Sendable, CustomStringConvertible {
     package func publish(_ message: OutgoingMessage) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let outcome: Result<Bool, AMQPError> = shared.withLock { state in
-                if state.closed { return .failure(AMQPError(.closed, "connection \(name) is closed")) }
-                if !state.connected {
-                    return .failure(AMQPError(.notConnected, state.lastError ?? "not connected to the broker"))
-                }
-                if state.blocked { return .failure(AMQPError(.blocked, "the broker has blocked publishing")) }
-                if state.unconfirmed >= maxUnconfirmed {
-                    return .failure(AMQPError(.overloaded, "\(state.unconfirmed) messages await confirmation"))
-                }
+                if let refusal = refusal(state) { return .failure(refusal) }
                 state.unconfirmed += 1
-                state.commands.append(.publish(message, continuation))
+                state.commands.append(.publish(message, .single(continuation)))
                 return .success(state.commands.count == 1)
             }
             switch outcome {
@@ -109,6 +102,40 @@ package final class AMQPConnection: Sendable, CustomStringConvertible {
             case .success(let needsWake): if needsWake { lp_wake(wakeFD) }
             }
         }
+    }
+
+    /// Hands the messages to the connection in this order, so they reach the broker in it, and returns at
+    /// once; `confirmations()` on the result waits for the broker's answer to each. A message the
+    /// connection cannot take (down, blocked, too many unconfirmed) fails at once, the others go out.
+    package func publishInOrder(_ messages: [OutgoingMessage]) -> PublishBatch {
+        let batch = PublishBatch(count: messages.count)
+        var refused: [(Int, AMQPError)] = []
+        let needsWake = shared.withLock { state in
+            let wasEmpty = state.commands.isEmpty
+            for (index, message) in messages.enumerated() {
+                if let refusal = refusal(state) {
+                    refused.append((index, refusal))
+                    continue
+                }
+                state.unconfirmed += 1
+                state.commands.append(.publish(message, .batch(batch, index: index)))
+            }
+            return wasEmpty && !state.commands.isEmpty
+        }
+        for (index, error) in refused { batch.resolve(index, error) }
+        if needsWake { lp_wake(wakeFD) }
+        return batch
+    }
+
+    /// Why a publish cannot be taken now, if it cannot.
+    private func refusal(_ state: SharedState) -> AMQPError? {
+        if state.closed { return AMQPError(.closed, "connection \(name) is closed") }
+        if !state.connected { return AMQPError(.notConnected, state.lastError ?? "not connected to the broker") }
+        if state.blocked { return AMQPError(.blocked, "the broker has blocked publishing") }
+        if state.unconfirmed >= maxUnconfirmed {
+            return AMQPError(.overloaded, "\(state.unconfirmed) messages await confirmation")
+        }
+        return nil
     }
 
     /// Subscribes to a queue. Deliveries keep flowing across reconnects (with a new `generation`);

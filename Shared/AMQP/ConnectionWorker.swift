@@ -9,7 +9,7 @@ import Synchronization
 final class ConnectionWorker: @unchecked Sendable {
     private struct PendingConfirm {
         var sequence: UInt64
-        var continuation: CheckedContinuation<Void, any Error>?
+        var continuation: ConfirmWaiter?
         var deadline: ContinuousClock.Instant
     }
 
@@ -171,7 +171,7 @@ final class ConnectionWorker: @unchecked Sendable {
 
     private func publish(
         _ message: OutgoingMessage,
-        continuation: CheckedContinuation<Void, any Error>,
+        continuation: ConfirmWaiter,
         owner: AMQPConnection
     ) {
         guard let connection else {
@@ -261,7 +261,7 @@ final class ConnectionWorker: @unchecked Sendable {
         var expired = 0
         while pendingHead < pending.count, pending[pendingHead].deadline < now {
             if let continuation = pending[pendingHead].continuation {
-                continuation.resume(throwing: AMQPError(.confirmTimeout, "no confirm from the broker in time"))
+                continuation.resolve(AMQPError(.confirmTimeout, "no confirm from the broker in time"))
                 expired += 1
             }
             pendingHead += 1
@@ -275,7 +275,7 @@ final class ConnectionWorker: @unchecked Sendable {
         var failed = 0
         for index in pendingHead..<pending.count {
             if let continuation = pending[index].continuation {
-                continuation.resume(throwing: error)
+                continuation.resolve(error)
                 failed += 1
             }
         }
@@ -284,13 +284,13 @@ final class ConnectionWorker: @unchecked Sendable {
         if failed > 0 { owner.shared.withLock { $0.unconfirmed -= failed } }
     }
 
-    private func fail(_ continuation: CheckedContinuation<Void, any Error>, _ error: AMQPError, owner: AMQPConnection) {
-        continuation.resume(throwing: error)
+    private func fail(_ continuation: ConfirmWaiter, _ error: AMQPError, owner: AMQPConnection) {
+        continuation.resolve(error)
         owner.shared.withLock { $0.unconfirmed -= 1 }
     }
 
-    private func resume(_ continuation: CheckedContinuation<Void, any Error>, _ error: AMQPError?) {
-        if let error { continuation.resume(throwing: error) } else { continuation.resume() }
+    private func resume(_ continuation: ConfirmWaiter, _ error: AMQPError?) {
+        continuation.resolve(error)
     }
 
     // MARK: - Consuming

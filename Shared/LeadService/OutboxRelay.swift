@@ -9,8 +9,14 @@ import Synchronization
 /// Publishes the transactional outbox with confirms. Woken right after a local commit, and polling
 /// for rows other processes left behind (a crash between commit and publish). A message is deleted only
 /// after the broker confirmed it, so it is published at least once, always under its stored `message_id`.
+///
+/// Rounds are pipelined over `stores` (one database connection each): a round claims rows
+/// (`FOR UPDATE SKIP LOCKED`), hands them to the broker connection in id order, and keeps its transaction
+/// open until their confirms are in, then deletes them; the next round claims the rows committed since as
+/// soon as the previous round's messages are handed over, not after its confirms. The broker gets the
+/// messages in claim order, so messages keep their commit order unless a publish fails and is retried.
 package struct OutboxRelay: Service, CustomStringConvertible {
-    let store: OutboxStore
+    let stores: [OutboxStore]
     let connection: AMQPConnection
     let signal: WakeSignal
     let gate: StartGate
@@ -19,9 +25,11 @@ package struct OutboxRelay: Service, CustomStringConvertible {
     let logger: Logger
     private let published = Counter(label: "outbox_messages_published_total")
     private let failures = Counter(label: "outbox_publish_failures_total")
+    private let roundDuration = Timer(label: "outbox_relay_round_seconds")
 
+    /// `stores`: one per round that may be in flight at once (at least one).
     package init(
-        store: OutboxStore,
+        stores: [OutboxStore],
         connection: AMQPConnection,
         signal: WakeSignal,
         gate: StartGate,
@@ -29,7 +37,8 @@ package struct OutboxRelay: Service, CustomStringConvertible {
         pollInterval: Duration = .milliseconds(500),
         logger: Logger
     ) {
-        self.store = store
+        precondition(!stores.isEmpty, "the outbox relay needs at least one database connection")
+        self.stores = stores
         self.connection = connection
         self.signal = signal
         self.gate = gate
@@ -38,69 +47,151 @@ package struct OutboxRelay: Service, CustomStringConvertible {
         self.logger = logger
     }
 
+    /// The usual relay: `rounds` database connections of its own, so that many rounds may await confirms.
+    package init(
+        database: DatabaseConfiguration,
+        rounds: Int = 3,
+        connection: AMQPConnection,
+        signal: WakeSignal,
+        gate: StartGate,
+        logger: Logger
+    ) {
+        self.init(
+            stores: (0..<max(1, rounds)).map { _ in
+                OutboxStore(connection: DedicatedConnection(configuration: database, timeout: .seconds(10), logger: logger))
+            },
+            connection: connection, signal: signal, gate: gate, logger: logger
+        )
+    }
+
     package var description: String { "OutboxRelay" }
 
     package func run() async throws {
         guard await gate.wait() else { return }
         await withGracefulShutdownHandler {
-            var failuresInARow = 0
-            while !Task.isShuttingDownGracefully, !Task.isCancelled {
-                do {
-                    var count = batchSize
-                    while count == batchSize, !Task.isShuttingDownGracefully {
-                        // A lease request made while the database was down can stay queued after it is back;
-                        // a deadline turns that into a retry instead of a relay that never moves again.
-                        count = try await withDeadline(.seconds(30)) { try await relayOnce() }
+            await withTaskGroup(of: Int.self) { rounds in
+                var idle = Array(stores.indices)
+                var failuresInARow = 0
+                while !Task.isShuttingDownGracefully, !Task.isCancelled {
+                    if idle.isEmpty, let lane = await rounds.next() { idle.append(lane) }
+                    let lane = idle.removeLast()
+                    let handoff = Handoff()
+                    rounds.addTask {
+                        await round(on: stores[lane], handoff: handoff)
+                        return lane
                     }
-                    failuresInARow = 0
-                } catch {
-                    failuresInARow += 1
-                    if failuresInARow == 1 || failuresInARow % 20 == 0 {
-                        logger.warning("outbox relay failed; retrying", metadata: ["error": "\(String(reflecting: error))"])
+                    switch await handoff.value {
+                    case .success(let claimed):
+                        failuresInARow = 0
+                        if claimed == batchSize { continue }  // more may be waiting
+                    case .failure(let error):
+                        failuresInARow += 1
+                        if failuresInARow == 1 || failuresInARow % 20 == 0 {
+                            logger.warning("outbox relay failed; retrying", metadata: ["error": "\(String(reflecting: error))"])
+                        }
                     }
+                    await signal.wait(upTo: failuresInARow > 0 ? .seconds(1) : pollInterval)
                 }
-                await signal.wait(upTo: failuresInARow > 0 ? .seconds(1) : pollInterval)
+                await rounds.waitForAll()
             }
             // Last pass so messages committed just before the shutdown go out now.
             _ = try? await relayOnce()
-            await store.close()
+            for store in stores { await store.close() }
         } onGracefulShutdown: {
             signal.notify()
         }
     }
 
-    /// Publishes one batch; returns how many were claimed and published.
+    /// One round on one connection: claims, hands the messages over (then resumes `handoff` with how many
+    /// were claimed), waits for their confirms and deletes the confirmed ones. `handoff` gets the error
+    /// when the round fails before the handover; a failure after it leaves the rows to a later round.
+    private func round(on store: OutboxStore, handoff: Handoff) async {
+        let started = ContinuousClock.now
+        do {
+            let count = try await withDeadline(.seconds(30)) {
+                // A lease request made while the database was down can stay queued after it is back;
+                // the deadline turns that into a retry instead of a relay that never moves again.
+                try await relay(on: store) { claimed in handoff.resume(.success(claimed)) }
+            }
+            handoff.resume(.success(count))
+            if count > 0 { roundDuration.record(duration: ContinuousClock.now - started) }
+        } catch {
+            failures.increment()
+            // Before the handover the loop reports it (rate-limited); after it, the round's messages went out
+            // but their rows stay, to be published again under the same message ids.
+            if !handoff.resume(.failure(error)) {
+                logger.warning(
+                    "outbox round failed after publishing; its rows stay and go out again under the same message ids",
+                    metadata: ["error": "\(String(reflecting: error))"]
+                )
+            }
+        }
+    }
+
+    /// Publishes one batch on the first store, start to end; returns how many were claimed and published.
     func relayOnce() async throws -> Int {
+        try await relay(on: stores[0]) { _ in }
+    }
+
+    private func relay(on store: OutboxStore, handedOver: @escaping @Sendable (Int) -> Void) async throws -> Int {
         guard connection.isConnected else { throw AMQPError(.notConnected, "broker unavailable") }
         let connection = self.connection
         let logger = self.logger
         let count = try await store.relay(limit: batchSize, logger: logger) { messages in
             logger.debug("outbox relay publishing", metadata: ["messages": "\(messages.count)"])
-            return await withTaskGroup(of: Int64?.self) { group in
-                for message in messages {
-                    group.addTask {
-                        let outgoing = OutgoingMessage(
-                            exchange: message.exchange,
-                            routingKey: message.routingKey,
-                            body: Data(message.body.utf8),
-                            messageID: message.messageID.uuidString.lowercased()
-                        )
-                        do {
-                            try await connection.publish(outgoing)
-                            return message.id
-                        } catch {
-                            return nil
-                        }
-                    }
+            let batch = connection.publishInOrder(
+                messages.map { message in
+                    OutgoingMessage(
+                        exchange: message.exchange,
+                        routingKey: message.routingKey,
+                        body: Data(message.body.utf8),
+                        messageID: message.messageID.uuidString.lowercased()
+                    )
                 }
-                var confirmed: [Int64] = []
-                for await id in group { if let id { confirmed.append(id) } }
-                logger.debug("outbox relay confirmed", metadata: ["confirmed": "\(confirmed.count)", "claimed": "\(messages.count)"])
-                return confirmed
-            }
+            )
+            handedOver(messages.count)
+            let results = await batch.confirmations()
+            let confirmed = zip(messages, results).compactMap { message, error in error == nil ? message.id : nil }
+            logger.debug("outbox relay confirmed", metadata: ["confirmed": "\(confirmed.count)", "claimed": "\(messages.count)"])
+            return confirmed
         }
         published.increment(by: count)
         return count
+    }
+}
+
+/// A round's first answer to the relay loop, given once: how many rows it claimed, or why it failed.
+private final class Handoff: Sendable {
+    private struct State {
+        var value: Result<Int, any Error>?
+        var waiter: CheckedContinuation<Result<Int, any Error>, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    /// Returns false when the answer had already been given (this one is dropped).
+    @discardableResult
+    func resume(_ value: Result<Int, any Error>) -> Bool {
+        let (first, waiter) = state.withLock { state -> (Bool, CheckedContinuation<Result<Int, any Error>, Never>?) in
+            guard state.value == nil else { return (false, nil) }
+            state.value = value
+            return (true, state.waiter.take())
+        }
+        waiter?.resume(returning: value)
+        return first
+    }
+
+    var value: Result<Int, any Error> {
+        get async {
+            await withCheckedContinuation { continuation in
+                let value = state.withLock { state -> Result<Int, any Error>? in
+                    if let value = state.value { return value }
+                    state.waiter = continuation
+                    return nil
+                }
+                if let value { continuation.resume(returning: value) }
+            }
+        }
     }
 }
 

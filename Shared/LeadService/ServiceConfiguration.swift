@@ -24,6 +24,8 @@ package struct ServiceConfiguration: Sendable {
     package var scorerMetricsPort: Int
     package var conversionMetricsPort: Int
     package var alertsMetricsPort: Int
+    /// Outbox relay rounds that may await their confirms at once (a database connection each).
+    package var outboxRelayRounds: Int
 
     package init(environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         let env = EnvironmentReader(environment)
@@ -50,6 +52,8 @@ package struct ServiceConfiguration: Sendable {
         scorerMetricsPort = try env.int("SCORER_METRICS_PORT", default: 9101)
         conversionMetricsPort = try env.int("CONVERSION_METRICS_PORT", default: 9102)
         alertsMetricsPort = try env.int("ALERTS_METRICS_PORT", default: 9103)
+        outboxRelayRounds = try env.int("OUTBOX_RELAY_ROUNDS", default: 3)
+        guard outboxRelayRounds >= 1 else { throw ConfigurationError("OUTBOX_RELAY_ROUNDS must be at least 1") }
         guard !ingestAPIKeys.isEmpty else { throw ConfigurationError("INGEST_API_KEYS must name at least one key") }
         guard !adminToken.isEmpty else { throw ConfigurationError("ADMIN_TOKEN must not be empty") }
     }

@@ -93,7 +93,8 @@ package func buildWorkerApplication<Handler: DeliveryHandler>(
         DatabaseStartup(database: context.database, gate: context.gate, logger: logger),
         BrokerGauges([context.consumerConnection, context.publisherConnection]),
         OutboxRelay(
-            store: OutboxStore(connection: DedicatedConnection(configuration: configuration.database, timeout: .seconds(10), logger: logger)),
+            database: configuration.database,
+            rounds: configuration.outboxRelayRounds,
             connection: context.publisherConnection,
             signal: context.outboxSignal,
             gate: context.gate,
