@@ -21,42 +21,37 @@ package enum AlertStore {
                 "payload": alert.payload,
             ])
         }
+        // One statement (one round trip): the alerts, then for the ones not seen before their outbox messages, in
+        // the order given, and their webhook deliveries (none to a disabled endpoint).
         var inserted = Set<UUID>()
         let result = try await connection.query(
             """
-            INSERT INTO alerts (id, kind, dedupe_key, lead_id, session_id, payload)
-            SELECT id, kind, dedupe_key, lead_id, session_id, payload
-            FROM jsonb_to_recordset(\(JSONWriter.string(.array(rows)))::jsonb)
-                 AS x(id UUID, kind TEXT, dedupe_key TEXT, lead_id BIGINT, session_id TEXT, payload JSONB)
-            ON CONFLICT (dedupe_key) DO NOTHING
-            RETURNING id
+            WITH given AS (
+                SELECT * FROM ROWS FROM (
+                    jsonb_to_recordset(\(JSONWriter.string(.array(rows)))::jsonb)
+                        AS (id UUID, kind TEXT, dedupe_key TEXT, lead_id BIGINT, session_id TEXT, payload JSONB)
+                ) WITH ORDINALITY AS x(id, kind, dedupe_key, lead_id, session_id, payload, position)
+            ), fresh AS (
+                INSERT INTO alerts (id, kind, dedupe_key, lead_id, session_id, payload)
+                SELECT id, kind, dedupe_key, lead_id, session_id, payload FROM given ORDER BY position
+                ON CONFLICT (dedupe_key) DO NOTHING
+                RETURNING id, kind, payload
+            ), queued AS (
+                INSERT INTO outbox (exchange, routing_key, body)
+                SELECT 'leads.events', 'alert.' || f.kind, f.payload FROM fresh f JOIN given g ON g.id = f.id ORDER BY g.position
+            ), deliveries AS (
+                INSERT INTO webhook_deliveries (alert_id, url, payload)
+                SELECT f.id, u.url, f.payload
+                FROM fresh f CROSS JOIN unnest(\(webhookURLs)::text[]) AS u(url)
+                WHERE NOT EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.url = u.url AND e.disabled_at IS NOT NULL)
+                ON CONFLICT (alert_id, url) DO NOTHING
+            )
+            SELECT id FROM fresh
             """,
             logger: logger
         )
         for try await id in result.decode(UUID.self) { inserted.insert(id) }
         let fresh = alerts.filter { inserted.contains($0.id) }
-        guard !fresh.isEmpty else { return [] }
-        let ids = fresh.map(\.id)
-        try await connection.query(
-            """
-            INSERT INTO outbox (exchange, routing_key, body)
-            SELECT 'leads.events', 'alert.' || kind, payload FROM alerts WHERE id = ANY(\(ids)) ORDER BY created_at
-            """,
-            logger: logger
-        )
-        if !webhookURLs.isEmpty {
-            try await connection.query(
-                """
-                INSERT INTO webhook_deliveries (alert_id, url, payload)
-                SELECT a.id, u.url, a.payload
-                FROM alerts a CROSS JOIN unnest(\(webhookURLs)::text[]) AS u(url)
-                WHERE a.id = ANY(\(ids))
-                  AND NOT EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.url = u.url AND e.disabled_at IS NOT NULL)
-                ON CONFLICT (alert_id, url) DO NOTHING
-                """,
-                logger: logger
-            )
-        }
         return fresh
     }
 
