@@ -9,7 +9,7 @@ import Synchronization
 final class ConnectionWorker: @unchecked Sendable {
     private struct PendingConfirm {
         var sequence: UInt64
-        var continuation: ConfirmWaiter?
+        var waiter: ConfirmWaiter?
         var deadline: ContinuousClock.Instant
     }
 
@@ -118,8 +118,8 @@ final class ConnectionWorker: @unchecked Sendable {
 
     private func handle(_ command: AMQPConnection.Command, owner: AMQPConnection) {
         switch command {
-        case .publish(let message, let continuation):
-            publish(message, continuation: continuation, owner: owner)
+        case .publish(let message, let waiter):
+            publish(message, waiter: waiter, owner: owner)
         case .ack(let tag, let multiple, let generation):
             guard let connection, generation == self.generation else { return }
             let status = lp_ack(connection, tag, multiple ? 1 : 0)
@@ -171,11 +171,11 @@ final class ConnectionWorker: @unchecked Sendable {
 
     private func publish(
         _ message: OutgoingMessage,
-        continuation: ConfirmWaiter,
+        waiter: ConfirmWaiter,
         owner: AMQPConnection
     ) {
         guard let connection else {
-            fail(continuation, AMQPError(.notConnected, "not connected to the broker"), owner: owner)
+            fail(waiter, AMQPError(.notConnected, "not connected to the broker"), owner: owner)
             return
         }
         let headers = message.packedHeaders
@@ -198,14 +198,14 @@ final class ConnectionWorker: @unchecked Sendable {
         }
         if status != 0 {
             let reason = errorText
-            fail(continuation, AMQPError(.connectionLost, reason), owner: owner)
+            fail(waiter, AMQPError(.connectionLost, reason), owner: owner)
             connectionLost(reason: reason, owner: owner)
             return
         }
         pending.append(
             PendingConfirm(
                 sequence: nextSequence,
-                continuation: continuation,
+                waiter: waiter,
                 deadline: ContinuousClock.now.advanced(by: configuration.confirmTimeout)
             )
         )
@@ -218,17 +218,17 @@ final class ConnectionWorker: @unchecked Sendable {
         var resolved = 0
         if multiple {
             while pendingHead < pending.count, pending[pendingHead].sequence <= tag {
-                if let continuation = pending[pendingHead].continuation {
-                    resume(continuation, error)
+                if let waiter = pending[pendingHead].waiter {
+                    waiter.resolve(error)
                     resolved += 1
                 }
                 pendingHead += 1
             }
-        } else if let index = indexOfPending(tag), let continuation = pending[index].continuation {
-            resume(continuation, error)
-            pending[index].continuation = nil
+        } else if let index = indexOfPending(tag), let waiter = pending[index].waiter {
+            waiter.resolve(error)
+            pending[index].waiter = nil
             resolved += 1
-            while pendingHead < pending.count, pending[pendingHead].continuation == nil { pendingHead += 1 }
+            while pendingHead < pending.count, pending[pendingHead].waiter == nil { pendingHead += 1 }
         }
         compactPending()
         if resolved > 0 { owner?.shared.withLock { $0.unconfirmed -= resolved } }
@@ -260,8 +260,8 @@ final class ConnectionWorker: @unchecked Sendable {
         let now = ContinuousClock.now
         var expired = 0
         while pendingHead < pending.count, pending[pendingHead].deadline < now {
-            if let continuation = pending[pendingHead].continuation {
-                continuation.resolve(AMQPError(.confirmTimeout, "no confirm from the broker in time"))
+            if let waiter = pending[pendingHead].waiter {
+                waiter.resolve(AMQPError(.confirmTimeout, "no confirm from the broker in time"))
                 expired += 1
             }
             pendingHead += 1
@@ -274,8 +274,8 @@ final class ConnectionWorker: @unchecked Sendable {
     private func failAllPending(_ error: AMQPError, owner: AMQPConnection) {
         var failed = 0
         for index in pendingHead..<pending.count {
-            if let continuation = pending[index].continuation {
-                continuation.resolve(error)
+            if let waiter = pending[index].waiter {
+                waiter.resolve(error)
                 failed += 1
             }
         }
@@ -284,13 +284,9 @@ final class ConnectionWorker: @unchecked Sendable {
         if failed > 0 { owner.shared.withLock { $0.unconfirmed -= failed } }
     }
 
-    private func fail(_ continuation: ConfirmWaiter, _ error: AMQPError, owner: AMQPConnection) {
-        continuation.resolve(error)
+    private func fail(_ waiter: ConfirmWaiter, _ error: AMQPError, owner: AMQPConnection) {
+        waiter.resolve(error)
         owner.shared.withLock { $0.unconfirmed -= 1 }
-    }
-
-    private func resume(_ continuation: ConfirmWaiter, _ error: AMQPError?) {
-        continuation.resolve(error)
     }
 
     // MARK: - Consuming
@@ -420,8 +416,8 @@ final class ConnectionWorker: @unchecked Sendable {
         }
         for command in leftovers {
             switch command {
-            case .publish(_, let continuation):
-                fail(continuation, AMQPError(.closed, "connection \(name) is closed"), owner: owner)
+            case .publish(_, let waiter):
+                fail(waiter, AMQPError(.closed, "connection \(name) is closed"), owner: owner)
             case .queueOperation(_, _, let continuation):
                 continuation.resume(throwing: AMQPError(.closed, "connection \(name) is closed"))
             case .close(let continuation):

@@ -27,9 +27,10 @@ package struct OutboxRelay: Service, CustomStringConvertible {
     private let failures = Counter(label: "outbox_publish_failures_total")
     private let roundDuration = Timer(label: "outbox_relay_round_seconds")
 
-    /// `stores`: one per round that may be in flight at once (at least one).
+    /// `rounds`: how many rounds may await their confirms at once; each has a database connection of its own.
     package init(
-        stores: [OutboxStore],
+        database: DatabaseConfiguration,
+        rounds: Int = 3,
         connection: AMQPConnection,
         signal: WakeSignal,
         gate: StartGate,
@@ -37,31 +38,15 @@ package struct OutboxRelay: Service, CustomStringConvertible {
         pollInterval: Duration = .milliseconds(500),
         logger: Logger
     ) {
-        precondition(!stores.isEmpty, "the outbox relay needs at least one database connection")
-        self.stores = stores
+        self.stores = (0..<max(1, rounds)).map { _ in
+            OutboxStore(connection: DedicatedConnection(configuration: database, timeout: .seconds(10), logger: logger))
+        }
         self.connection = connection
         self.signal = signal
         self.gate = gate
         self.batchSize = batchSize
         self.pollInterval = pollInterval
         self.logger = logger
-    }
-
-    /// The usual relay: `rounds` database connections of its own, so that many rounds may await confirms.
-    package init(
-        database: DatabaseConfiguration,
-        rounds: Int = 3,
-        connection: AMQPConnection,
-        signal: WakeSignal,
-        gate: StartGate,
-        logger: Logger
-    ) {
-        self.init(
-            stores: (0..<max(1, rounds)).map { _ in
-                OutboxStore(connection: DedicatedConnection(configuration: database, timeout: .seconds(10), logger: logger))
-            },
-            connection: connection, signal: signal, gate: gate, logger: logger
-        )
     }
 
     package var description: String { "OutboxRelay" }

@@ -5,8 +5,10 @@
 -- all 1,323 open leads' sessions (5 ms of a batch of 15 events) and the daily lead count scanning the leads
 -- table, costs that grow with the tables until a new plan is made. Each such lookup is now written so that
 -- its only plan is a per-key lookup: a LATERAL subquery with LIMIT (never flattened into a join), and
--- NOT EXISTS with OFFSET 0 (kept as a per-row subplan instead of an anti-join). Same results; only the plans
--- change (the test comparing the two creation paths and the scorer tests cover these statements).
+-- NOT EXISTS with OFFSET 0 (kept as a per-row subplan instead of an anti-join). The set-based stitching finds
+-- its rows by session the same way; joining them back by primary key is left to the planner (a nested loop
+-- over the key on the benchmark's database). Same results; only the plans change (the test comparing the two
+-- creation paths and the scorer tests cover these statements).
 
 -- lead_create_alone as in 015; its NOT EXISTS probes and the stitching are per key.
 CREATE OR REPLACE FUNCTION lead_create_alone(
