@@ -122,7 +122,7 @@ import Testing
             """
         )
         #expect(try await LeadCtl.run(["model", "activate", "\(sharedID)"], label: "predict-activate-shared").status == 0)
-        let tap = try await EventTap(routingKeys: ["lead.scored"])
+        let tap = try await EventTap(routingKeys: ["lead.scored", "lead.created"])
         let email = "predict-\(UUID().uuidString.prefix(8).lowercased())@example.com"
         let session = "predict-\(UUID().uuidString.prefix(8))"
         // The session's A/B variant is a feature, and lead-conversion stores it when it first sees the session,
@@ -162,6 +162,15 @@ import Testing
         let stored = try await TestDatabase.scalar("SELECT conversion_probability FROM leads WHERE id = \(leadID)", as: Double.self)
         // jsonb keeps a float8 to 15 significant digits (PostgreSQL's float8 to numeric).
         #expect(stored.map { abs($0 - carried) < 1e-12 } == true, "lead.scored carried \(carried), the lead has \(String(describing: stored))")
+        // lead.created left the batch after the prediction step: it is the row as the batch left it, with the
+        // probability and the step's updated_at (the step patches the body instead of rebuilding it).
+        let created = try await eventually("lead.created for lead \(leadID)") {
+            tap.messages(routingKey: "lead.created") { ($0["id"] as? Int).map(Int64.init) == leadID }.first
+        }
+        let row = try #require(try await TestDatabase.scalar("SELECT lead_json(l)::text FROM leads l WHERE id = \(leadID)", as: String.self))
+        let createdBody = try #require((try? JSONSerialization.jsonObject(with: created.body)) as? NSDictionary)
+        let rowBody = try #require((try? JSONSerialization.jsonObject(with: Data(row.utf8))) as? NSDictionary)
+        #expect(createdBody == rowBody, "lead.created \(createdBody) is not the row \(rowBody)")
         let bits = try await TestDatabase.scalar(
             """
             SELECT modifiers FROM user_interactions
