@@ -88,7 +88,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "LeadScorer",
-            dependencies: ["LeadService"],
+            dependencies: ["LeadService", .product(name: "Metrics", package: "swift-metrics")],
             path: "Services/Scorer",
             swiftSettings: swiftSettings
         ),

@@ -4,12 +4,15 @@ import LeadCore
 import LeadService
 import LeadStore
 import Logging
+import Metrics
 
 /// Scores each interaction as it is decoded (while the previous batch is in its transaction), then persists a
 /// batch with its lead effects in one transaction.
 struct ScoringHandler: DeliveryHandler {
     let rules: RulesCache
     let store: InteractionStore
+    /// Events that waited for a second transaction because another scorer's batch held their session or contact.
+    let deferred = Counter(label: "scorer_events_deferred_total")
 
     func decode(_ delivery: Delivery) throws(PermanentFailure) -> InteractionStore.ScoredInteraction {
         let event: InteractionEvent
@@ -30,12 +33,16 @@ struct ScoringHandler: DeliveryHandler {
         seen.reserveCapacity(items.count)
         let batch = items.filter { seen.insert(UUIDKey($0.event.eventID)).inserted }
         let result = try await store.process(batch, logger: logger)
+        if result.deferred > 0 {
+            deferred.increment(by: result.deferred)
+        }
         if result.leadsCreated > 0 || result.duplicates > 0 {
             logger.debug(
                 "batch committed",
                 metadata: [
                     "batch.size": "\(batch.count)", "leads.created": "\(result.leadsCreated)",
                     "leads.updated": "\(result.leadsUpdated)", "duplicates": "\(result.duplicates)",
+                    "deferred": "\(result.deferred)",
                 ]
             )
         }

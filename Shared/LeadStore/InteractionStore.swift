@@ -11,8 +11,20 @@ package struct InteractionStore: Sendable {
         package var duplicates = 0
         package var leadsCreated = 0
         package var leadsUpdated = 0
+        /// Events left for a second transaction because another transaction held one of their keys.
+        package var deferred = 0
 
         package init() {}
+
+        static func + (lhs: BatchResult, rhs: BatchResult) -> BatchResult {
+            var sum = lhs
+            sum.inserted += rhs.inserted
+            sum.duplicates += rhs.duplicates
+            sum.leadsCreated += rhs.leadsCreated
+            sum.leadsUpdated += rhs.leadsUpdated
+            sum.deferred += rhs.deferred
+            return sum
+        }
     }
 
     /// One interaction with everything the scorer computed for it, and its element of the batch's JSON (written
@@ -22,12 +34,15 @@ package struct InteractionStore: Sendable {
         package let score: Score
         package let lead: LeadCandidate
         let json: String
+        /// The identity locks `lead_process_events` takes for it: its session, email and phone.
+        let lockKeys: [String]
 
         package init(event: InteractionEvent, score: Score, lead: LeadCandidate) {
             self.event = event
             self.score = score
             self.lead = lead
             json = JSONWriter.string(Self.jsonValue(event: event, score: score, lead: lead))
+            lockKeys = ["s:" + event.sessionID] + [lead.emailNormalized.map { "e:" + $0 }, lead.phoneNormalized.map { "p:" + $0 }].compactMap { $0 }
         }
 
         /// The element `lead_process_events` reads (see 012_scorer_fewer_statements.sql and 014).
@@ -57,23 +72,63 @@ package struct InteractionStore: Sendable {
         self.connection = connection
     }
 
-    /// Writes the batch in one transaction: interactions (idempotent on `event_id`), leads, ledger, outbox.
+    /// Writes the batch: interactions (idempotent on `event_id`), leads, ledger, outbox. Events whose session or
+    /// contact another transaction (another scorer's batch) has locked wait for a second transaction, so the rest
+    /// does not wait for that one to commit (018_scorer_try_locks.sql); either transaction's effects are whole.
     package func process(_ batch: [ScoredInteraction], logger: Logger) async throws -> BatchResult {
-        let json = "[" + batch.map(\.json).joined(separator: ",") + "]"
-        return try await connection.withTransaction(logger: logger) { connection in
-            let rows = try await connection.query(
-                "SELECT inserted, duplicates, leads_created, leads_updated FROM lead_process_events(\(json)::jsonb)",
-                logger: logger
-            )
-            var result = BatchResult()
-            for try await (inserted, duplicates, created, updated) in rows.decode((Int, Int, Int, Int).self) {
-                result.inserted = inserted
-                result.duplicates = duplicates
-                result.leadsCreated = created
-                result.leadsUpdated = updated
+        let (first, deferred) = try await connection.withTransaction(logger: logger) { connection in
+            var held: [String] = []
+            let keys = batch.flatMap(\.lockKeys)
+            for try await value in try await connection.query("SELECT lead_try_lock_keys(\(keys))", logger: logger)
+                .decode([String].self)
+            {
+                held = value
             }
-            return result
+            let (now, later) = Self.split(batch, held: Set(held))
+            let result = now.isEmpty ? BatchResult() : try await Self.write(now, on: connection, logger: logger)
+            return (result, later)
         }
+        guard !deferred.isEmpty else { return first }
+        var second = try await connection.withTransaction(logger: logger) { connection in
+            try await Self.write(deferred, on: connection, logger: logger)
+        }
+        second.deferred = deferred.count
+        return first + second
+    }
+
+    /// The events none of whose keys is in `held`, and the others, each in batch order. An event that shares a
+    /// key with one left out before it is left out too, so events about one session or person keep their order.
+    package static func split(_ batch: [ScoredInteraction], held: Set<String>) -> (now: [ScoredInteraction], later: [ScoredInteraction]) {
+        guard !held.isEmpty else { return (batch, []) }
+        var blocked = held
+        var now: [ScoredInteraction] = []
+        var later: [ScoredInteraction] = []
+        now.reserveCapacity(batch.count)
+        for item in batch {
+            if item.lockKeys.contains(where: blocked.contains) {
+                later.append(item)
+                blocked.formUnion(item.lockKeys)
+            } else {
+                now.append(item)
+            }
+        }
+        return (now, later)
+    }
+
+    private static func write(_ batch: [ScoredInteraction], on connection: PostgresConnection, logger: Logger) async throws -> BatchResult {
+        let json = "[" + batch.map(\.json).joined(separator: ",") + "]"
+        let rows = try await connection.query(
+            "SELECT inserted, duplicates, leads_created, leads_updated FROM lead_process_events(\(json)::jsonb)",
+            logger: logger
+        )
+        var result = BatchResult()
+        for try await (inserted, duplicates, created, updated) in rows.decode((Int, Int, Int, Int).self) {
+            result.inserted = inserted
+            result.duplicates = duplicates
+            result.leadsCreated = created
+            result.leadsUpdated = updated
+        }
+        return result
     }
 
     package func close() async {
