@@ -14,6 +14,7 @@ import Testing
     }
 
     @Test func eventsOfAHeldSessionWaitTheRestDoesNot() async throws {
+        _ = try await SharedStack.shared.start()  // migrated database
         let tag = UUID().uuidString.prefix(8).lowercased()
         let held = "try-lock-held-\(tag)"
         let free = "try-lock-free-\(tag)"

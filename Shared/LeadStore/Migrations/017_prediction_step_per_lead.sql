@@ -7,16 +7,16 @@
 --   - the features per lead, one aggregation over its few interactions: the hash aggregations per lead and
 --     session then per lead cost ~20 µs a lead, most of it for the session count, which is now exact without
 --     sorting when min(session_id) = max(session_id), as for most leads;
---   - the model's sum as one expression (27 plpgsql statements before);
 --   - the scores read with the features (a NULL score in lead_features_for is the lead's own);
 --   - the new rows' bodies made from the batch's last body about each lead plus the two columns the step
 --     writes, instead of lead_json() for every lead written.
 -- PredictionPipelineTests compares the features with the plain definition, the probability with the model
 -- applied to them, and lead.scored with the row.
 
--- Leads' features as of a time each (with the score given, or the lead's own for NULL), per lead: one aggregation over the lead's interactions (an index range
--- of a few rows), and the session count exact without sorting when they are all in one session (min = max),
--- which is most leads; otherwise a count over the lead's distinct sessions.
+-- Leads' features as of a time each (with the score given, or the lead's own for NULL), per lead: one
+-- aggregation over the lead's interactions (an index range of a few rows), and the session count exact
+-- without sorting when they are all in one session (min = max), which is most leads; otherwise a count over
+-- the lead's distinct sessions.
 CREATE OR REPLACE FUNCTION lead_features_for(p_leads BIGINT[], p_scores INTEGER[], p_as_of TIMESTAMPTZ[])
 RETURNS TABLE (lead_id BIGINT, features DOUBLE PRECISION[]) LANGUAGE sql STABLE AS $$
     SELECT w.lead_id, lead_feature_vector(
@@ -64,53 +64,6 @@ RETURNS TABLE (lead_id BIGINT, features DOUBLE PRECISION[]) LANGUAGE sql STABLE 
         LEFT JOIN conversion_sessions cs ON cs.session_id = sl.session_id
         WHERE sl.lead_id = w.lead_id
     ) AS p
-$$;
-
--- The same sum as 014's loop, in the same order, as one expression for the 27 features there are (a plpgsql
--- statement per feature was ~10 µs a lead); any other width still loops.
-CREATE OR REPLACE FUNCTION lead_model_probability(
-    p_weights DOUBLE PRECISION[], p_means DOUBLE PRECISION[], p_scales DOUBLE PRECISION[], p_intercept DOUBLE PRECISION,
-    p_features DOUBLE PRECISION[]
-) RETURNS DOUBLE PRECISION LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE
-    z DOUBLE PRECISION := p_intercept;
-BEGIN
-    IF cardinality(p_weights) = 27 THEN
-        z := z
-            + p_weights[1] * (COALESCE(p_features[1], 0) - p_means[1]) / p_scales[1]
-            + p_weights[2] * (COALESCE(p_features[2], 0) - p_means[2]) / p_scales[2]
-            + p_weights[3] * (COALESCE(p_features[3], 0) - p_means[3]) / p_scales[3]
-            + p_weights[4] * (COALESCE(p_features[4], 0) - p_means[4]) / p_scales[4]
-            + p_weights[5] * (COALESCE(p_features[5], 0) - p_means[5]) / p_scales[5]
-            + p_weights[6] * (COALESCE(p_features[6], 0) - p_means[6]) / p_scales[6]
-            + p_weights[7] * (COALESCE(p_features[7], 0) - p_means[7]) / p_scales[7]
-            + p_weights[8] * (COALESCE(p_features[8], 0) - p_means[8]) / p_scales[8]
-            + p_weights[9] * (COALESCE(p_features[9], 0) - p_means[9]) / p_scales[9]
-            + p_weights[10] * (COALESCE(p_features[10], 0) - p_means[10]) / p_scales[10]
-            + p_weights[11] * (COALESCE(p_features[11], 0) - p_means[11]) / p_scales[11]
-            + p_weights[12] * (COALESCE(p_features[12], 0) - p_means[12]) / p_scales[12]
-            + p_weights[13] * (COALESCE(p_features[13], 0) - p_means[13]) / p_scales[13]
-            + p_weights[14] * (COALESCE(p_features[14], 0) - p_means[14]) / p_scales[14]
-            + p_weights[15] * (COALESCE(p_features[15], 0) - p_means[15]) / p_scales[15]
-            + p_weights[16] * (COALESCE(p_features[16], 0) - p_means[16]) / p_scales[16]
-            + p_weights[17] * (COALESCE(p_features[17], 0) - p_means[17]) / p_scales[17]
-            + p_weights[18] * (COALESCE(p_features[18], 0) - p_means[18]) / p_scales[18]
-            + p_weights[19] * (COALESCE(p_features[19], 0) - p_means[19]) / p_scales[19]
-            + p_weights[20] * (COALESCE(p_features[20], 0) - p_means[20]) / p_scales[20]
-            + p_weights[21] * (COALESCE(p_features[21], 0) - p_means[21]) / p_scales[21]
-            + p_weights[22] * (COALESCE(p_features[22], 0) - p_means[22]) / p_scales[22]
-            + p_weights[23] * (COALESCE(p_features[23], 0) - p_means[23]) / p_scales[23]
-            + p_weights[24] * (COALESCE(p_features[24], 0) - p_means[24]) / p_scales[24]
-            + p_weights[25] * (COALESCE(p_features[25], 0) - p_means[25]) / p_scales[25]
-            + p_weights[26] * (COALESCE(p_features[26], 0) - p_means[26]) / p_scales[26]
-            + p_weights[27] * (COALESCE(p_features[27], 0) - p_means[27]) / p_scales[27];
-    ELSE
-        FOR i IN 1 .. cardinality(p_weights) LOOP
-            z := z + p_weights[i] * (COALESCE(p_features[i], 0) - p_means[i]) / p_scales[i];
-        END LOOP;
-    END IF;
-    RETURN 1 / (1 + exp(-LEAST(30, GREATEST(-30, z))));
-END
 $$;
 
 -- 014's step 7, writing the row without building its JSON: a lead.created or lead.updated body about a lead
