@@ -6,7 +6,8 @@ import LeadStore
 import Logging
 import Metrics
 
-/// Turns `lead.scored` and `conversion.prompt` messages into alerts, in one transaction per batch.
+/// Turns `lead.scored` and `conversion.prompt` messages into alerts, in one transaction per batch; then hands
+/// their messages to the outbox dispatcher and their webhook deliveries to the deliverer's inbox.
 struct AlertHandler: DeliveryHandler {
     struct Message: Sendable {
         var routingKey: String
@@ -16,15 +17,11 @@ struct AlertHandler: DeliveryHandler {
     let rules: AlertRules
     let webhookURLs: [String]
     let connection: DedicatedConnection
-    let deliveriesSignal: WakeSignal
+    let dispatcher: OutboxDispatcher
+    let inbox: DeliveryInbox
+    /// How long a new delivery is leased to this process (`inbox` must start it within `DeliveryInbox.maxAge`).
+    let deliveryLease: Duration
     private let raised = Counter(label: "alerts_raised_total")
-
-    init(rules: AlertRules, webhookURLs: [String], connection: DedicatedConnection, deliveriesSignal: WakeSignal) {
-        self.rules = rules
-        self.webhookURLs = webhookURLs
-        self.connection = connection
-        self.deliveriesSignal = deliveriesSignal
-    }
 
     func decode(_ delivery: Delivery) throws(PermanentFailure) -> Message {
         do {
@@ -48,9 +45,14 @@ struct AlertHandler: DeliveryHandler {
         }
         guard !alerts.isEmpty else { return }
         let webhookURLs = self.webhookURLs
-        let fresh = try await connection.withTransaction(logger: logger) { connection in
-            try await AlertStore.record(alerts, webhookURLs: webhookURLs, on: connection, logger: logger)
+        let deliveryLease = self.deliveryLease
+        let recorded = try await connection.withTransaction(logger: logger) { connection in
+            try await AlertStore.record(alerts, webhookURLs: webhookURLs, deliveryLease: deliveryLease, on: connection, logger: logger)
         }
+        // Committed: publish and deliver now, rather than wait for the relay and the deliverer to claim them.
+        dispatcher.dispatch(recorded.messages)
+        inbox.post(recorded.deliveries)
+        let fresh = recorded.alerts
         for alert in fresh {
             logger.info(
                 "alert raised",
@@ -58,6 +60,5 @@ struct AlertHandler: DeliveryHandler {
             )
         }
         raised.increment(by: fresh.count)
-        if !fresh.isEmpty, !webhookURLs.isEmpty { deliveriesSignal.notify() }
     }
 }

@@ -5,6 +5,7 @@ import LeadCore
 import LeadService
 import LeadStore
 import Logging
+import NIOCore
 import Prometheus
 
 /// lead-alerts: `lead.scored` and `conversion.prompt` become alerts (stored once, published through the outbox)
@@ -29,7 +30,8 @@ func buildAlertsApplication(
     if !configuration.webhookURLs.isEmpty, signer == nil {
         throw ConfigurationError("ALERT_WEBHOOK_URLS is set but ALERT_WEBHOOK_SECRET is empty: webhooks must be signed")
     }
-    let deliveriesSignal = WakeSignal()
+    let inbox = DeliveryInbox(urls: configuration.webhookURLs, capacity: max(1, webhookConcurrency) * 8)
+    let requestTimeout = TimeAmount.seconds(Int64(max(1, webhookTimeout)))
     return buildWorkerApplication(
         name: "lead-alerts",
         configuration: configuration,
@@ -39,12 +41,15 @@ func buildAlertsApplication(
         queue: LeadTopology.alertsQueue,
         prefetch: try env.int("ALERTS_PREFETCH", default: 500),
         maxBatch: try env.int("ALERTS_BATCH", default: 200),
+        directOutbox: true,
         makeHandler: { context in
             AlertHandler(
                 rules: rules,
                 webhookURLs: configuration.webhookURLs,
                 connection: DedicatedConnection(configuration: configuration.database, logger: context.logger),
-                deliveriesSignal: deliveriesSignal
+                dispatcher: context.dispatcher,
+                inbox: inbox,
+                deliveryLease: WebhookDeliverer.lease(requestTimeout: requestTimeout) + DeliveryInbox.maxAge
             )
         },
         extraServices: { context in
@@ -52,8 +57,8 @@ func buildAlertsApplication(
             return [
                 WebhookDeliverer(
                     urls: configuration.webhookURLs, signer: signer, schedule: schedule, client: context.database.client,
-                    signal: deliveriesSignal, gate: context.gate, logger: context.logger,
-                    concurrency: max(1, webhookConcurrency), requestTimeout: .seconds(Int64(max(1, webhookTimeout)))
+                    inbox: inbox, gate: context.gate, logger: context.logger,
+                    concurrency: max(1, webhookConcurrency), requestTimeout: requestTimeout
                 )
             ]
         }

@@ -15,8 +15,10 @@ import Synchronization
 /// lives in `webhook_deliveries` (a restart resumes where it stopped); every attempt is recorded; retries back
 /// off exponentially with jitter until `giveUpAfter`; 410 Gone disables the endpoint.
 ///
-/// Each endpoint keeps up to `concurrency` requests in flight and claims more as soon as one ends or new
-/// alerts are committed, so a burst is delivered at the endpoint's pace rather than in lock-step rounds.
+/// New alerts' deliveries come straight from the alert handler (`DeliveryInbox`, leased to this process when
+/// they were written), so no claim query stands between an alert's commit and its POST. Each endpoint keeps up
+/// to `concurrency` requests in flight; it claims due deliveries from the database (retries, and what a
+/// restart or an overfull inbox left) every second, and again as long as claims come back full.
 /// Finished attempts are recorded in batches (one transaction for all that ended together). A request's slot
 /// is freed when its answer is in, not when it is recorded: holding it through the recording made the
 /// database's latency the endpoint's pace (at 250 alerts/s with 16 slots, HTTP ~10 ms, deliveries fell
@@ -27,7 +29,7 @@ struct WebhookDeliverer: Service, CustomStringConvertible {
     let signer: WebhookSigner
     let schedule: RetrySchedule
     let client: PostgresClient
-    let signal: WakeSignal
+    let inbox: DeliveryInbox
     let gate: StartGate
     let logger: Logger
     /// Deliveries in flight per endpoint.
@@ -35,13 +37,15 @@ struct WebhookDeliverer: Service, CustomStringConvertible {
     var requestTimeout: TimeAmount = .seconds(10)
 
     /// How long a claimed delivery stays leased: one attempt (the request timeout) plus recording it, with room.
-    private var lease: Duration { .nanoseconds(requestTimeout.nanoseconds) + .seconds(10) }
+    private var lease: Duration { Self.lease(requestTimeout: requestTimeout) }
+
+    /// The lease of a claimed delivery; a new one is leased for this plus `DeliveryInbox.maxAge` when written.
+    static func lease(requestTimeout: TimeAmount) -> Duration { .nanoseconds(requestTimeout.nanoseconds) + .seconds(10) }
 
     var description: String { "WebhookDeliverer(\(urls.count) endpoints)" }
 
     func run() async throws {
         guard await gate.wait() else { return }
-        let wakeups = urls.map { _ in WakeSignal() }
         let recorder = AttemptRecorder(client: client, logger: logger)
         // A client of its own: the shared one opens at most 8 connections per host, fewer than `concurrency`.
         var configuration = HTTPClient.Configuration()
@@ -49,21 +53,13 @@ struct WebhookDeliverer: Service, CustomStringConvertible {
         configuration.redirectConfiguration = .disallow
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         await withTaskGroup(of: Void.self) { group in
-            // Fan the shared signal out to every endpoint's loop.
-            group.addTask {
-                while !Task.isShuttingDownGracefully, !Task.isCancelled {
-                    await signal.wait(upTo: .seconds(1))
-                    for wakeup in wakeups { wakeup.notify() }
-                }
-            }
             group.addTask { await recorder.run() }
             await withTaskGroup(of: Void.self) { endpoints in
-                for (url, wakeup) in zip(urls, wakeups) {
-                    endpoints.addTask { await endpointLoop(url: url, wakeup: wakeup, recorder: recorder, http: http) }
+                for url in urls {
+                    endpoints.addTask { await endpointLoop(url: url, wakeup: inbox.wakeup(for: url), recorder: recorder, http: http) }
                 }
                 try? await gracefulShutdown()
-                signal.notify()
-                for wakeup in wakeups { wakeup.notify() }
+                for url in urls { inbox.wakeup(for: url).notify() }
                 await endpoints.waitForAll()
             }
             // Every attempt has been recorded by now (each waited for its record); the recorder may stop.
@@ -94,6 +90,7 @@ struct WebhookDeliverer: Service, CustomStringConvertible {
             let maxRecording = concurrency * 8
             var waiting = false
             var mayHaveDue = true
+            var lastClaim = ContinuousClock.now - .seconds(1)
             var failuresInARow = 0
             func addWaiter() {
                 waiting = true
@@ -102,10 +99,14 @@ struct WebhookDeliverer: Service, CustomStringConvertible {
                     return .woken
                 }
             }
+            func start(_ delivery: AlertStore.Delivery) {
+                inFlight += 1
+                group.addTask { .answered(await attempt(delivery, http: http, logger: logger)) }
+            }
             addWaiter()
             while let event = await group.next() {
-                // Claims are made in chunks: after a completion only once half the slots are free (one claim
-                // query per delivery cost more than the delivery), at once after a wake-up (new alerts).
+                // Claims from the database are made in chunks: after a completion only once half the slots are
+                // free (one claim query per delivery cost more than the delivery), and at least once a second.
                 var claimNow = false
                 switch event {
                 case .answered(let attempt):
@@ -123,9 +124,12 @@ struct WebhookDeliverer: Service, CustomStringConvertible {
                     recording -= 1
                     claimNow = inFlight <= concurrency / 2
                 case .woken:
+                    // New alerts in the inbox, or the poll's second.
                     waiting = false
-                    mayHaveDue = true
-                    claimNow = true
+                    if ContinuousClock.now - lastClaim >= .seconds(1) {
+                        mayHaveDue = true
+                        claimNow = true
+                    }
                 }
                 if Task.isShuttingDownGracefully || Task.isCancelled {
                     // No new claims; the attempts in flight finish and are recorded (or fail at once, if cancelled).
@@ -133,19 +137,20 @@ struct WebhookDeliverer: Service, CustomStringConvertible {
                     continue
                 }
                 if !waiting { addWaiter() }
-                guard claimNow, mayHaveDue, inFlight < concurrency, recording < maxRecording else { continue }
+                guard inFlight < concurrency, recording < maxRecording else { continue }
+                for delivery in inbox.take(url: url, max: concurrency - inFlight) { start(delivery) }
+                guard claimNow, mayHaveDue, inFlight < concurrency else { continue }
                 let limit = concurrency - inFlight
                 do {
                     // After a crash, the delivery is retried when its lease ends.
                     let due = try await AlertStore.claimDue(url: url, limit: limit, lease: lease, client: client, logger: logger)
+                    lastClaim = ContinuousClock.now
                     failuresInARow = 0
-                    for delivery in due {
-                        inFlight += 1
-                        group.addTask { .answered(await attempt(delivery, http: http, logger: logger)) }
-                    }
-                    // A short claim means nothing else is due now: wait for a wake-up (new alerts, or the 1 s poll).
+                    for delivery in due { start(delivery) }
+                    // A short claim means nothing else is due now: wait for the next second's poll.
                     mayHaveDue = due.count == limit
                 } catch {
+                    lastClaim = ContinuousClock.now
                     failuresInARow += 1
                     if failuresInARow == 1 || failuresInARow % 30 == 0 {
                         logger.warning("webhook loop failed; retrying", metadata: ["error": "\(String(reflecting: error))"])
@@ -283,5 +288,73 @@ final class AttemptRecorder: Sendable {
             }
             await signal.wait(upTo: .seconds(1))
         }
+    }
+}
+
+/// Deliveries of alerts just committed, leased to this process when they were written, handed by the alert
+/// handler straight to their endpoint's loop. Bounded per endpoint (`capacity`); a delivery that does not fit,
+/// or that has waited here longer than `maxAge` (a slow endpoint), is dropped from memory only: its row stays
+/// pending, and the endpoint's database poll claims it once its lease has ended.
+final class DeliveryInbox: Sendable {
+    /// How long a delivery may wait here; its lease at insert covers this plus one claimed attempt.
+    static let maxAge: Duration = .seconds(5)
+
+    private struct Entry {
+        var delivery: AlertStore.Delivery
+        var posted: ContinuousClock.Instant
+    }
+
+    private let queues: Mutex<[String: [Entry]]>
+    private let wakeups: [String: WakeSignal]
+    private let capacity: Int
+    private let leftToPoll = Counter(label: "webhook_deliveries_left_to_poll_total")
+
+    init(urls: [String], capacity: Int) {
+        queues = Mutex(Dictionary(urls.map { ($0, []) }, uniquingKeysWith: { first, _ in first }))
+        wakeups = Dictionary(urls.map { ($0, WakeSignal()) }, uniquingKeysWith: { first, _ in first })
+        self.capacity = capacity
+    }
+
+    /// The signal that wakes `url`'s loop when deliveries for it arrive.
+    func wakeup(for url: String) -> WakeSignal {
+        wakeups[url] ?? WakeSignal()
+    }
+
+    func post(_ deliveries: [AlertStore.Delivery]) {
+        guard !deliveries.isEmpty else { return }
+        let now = ContinuousClock.now
+        let (woken, dropped) = queues.withLock { queues -> (Set<String>, Int) in
+            var woken = Set<String>()
+            var dropped = 0
+            for delivery in deliveries {
+                guard var queue = queues[delivery.url], queue.count < capacity else {
+                    dropped += 1
+                    continue
+                }
+                queues[delivery.url] = nil  // keeps the array uniquely referenced while appending
+                queue.append(Entry(delivery: delivery, posted: now))
+                queues[delivery.url] = queue
+                woken.insert(delivery.url)
+            }
+            return (woken, dropped)
+        }
+        if dropped > 0 { leftToPoll.increment(by: dropped) }
+        for url in woken { wakeups[url]?.notify() }
+    }
+
+    /// Up to `max` deliveries for `url`, oldest first; those older than `maxAge` are left to the poll.
+    func take(url: String, max: Int) -> [AlertStore.Delivery] {
+        guard max > 0 else { return [] }
+        let oldest = ContinuousClock.now - Self.maxAge
+        let (taken, stale) = queues.withLock { queues -> ([AlertStore.Delivery], Int) in
+            guard let queue = queues[url], !queue.isEmpty else { return ([], 0) }
+            let fresh = queue.drop { $0.posted < oldest }
+            let stale = queue.count - fresh.count
+            let taken = fresh.prefix(max)
+            queues[url] = Array(fresh.dropFirst(taken.count))
+            return (taken.map(\.delivery), stale)
+        }
+        if stale > 0 { leftToPoll.increment(by: stale) }
+        return taken
     }
 }

@@ -8,7 +8,8 @@ import Logging
 import Prometheus
 
 /// lead-conversion: tracks sessions from `conversion.interactions`, decides when to prompt for contact
-/// details, publishes `conversion.prompt` through the outbox.
+/// details, publishes `conversion.prompt` through the outbox (itself, right after the commit; the relay takes
+/// what it could not publish).
 func buildConversionApplication(
     configuration: ServiceConfiguration,
     registry: PrometheusCollectorRegistry
@@ -26,11 +27,13 @@ func buildConversionApplication(
         queue: LeadTopology.conversionQueue,
         prefetch: try env.int("CONVERSION_PREFETCH", default: 1000),
         maxBatch: try env.int("CONVERSION_BATCH", default: 500),
+        directOutbox: true,
         makeHandler: { context in
             SessionHandler(
                 policy: policy,
                 rules: rules,
-                connection: DedicatedConnection(configuration: configuration.database, logger: context.logger)
+                connection: DedicatedConnection(configuration: configuration.database, logger: context.logger),
+                dispatcher: context.dispatcher
             )
         },
         extraServices: { context in

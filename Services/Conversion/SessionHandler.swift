@@ -12,13 +12,15 @@ struct SessionHandler: DeliveryHandler {
     let policy: PromptPolicy
     let rules: RulesCache
     let connection: DedicatedConnection
+    let dispatcher: OutboxDispatcher
     private let promptsCounter = Counter(label: "conversion_prompts_total")
     private let conversionsCounter = Counter(label: "conversion_prompts_converted_total")
 
-    init(policy: PromptPolicy, rules: RulesCache, connection: DedicatedConnection) {
+    init(policy: PromptPolicy, rules: RulesCache, connection: DedicatedConnection, dispatcher: OutboxDispatcher) {
         self.policy = policy
         self.rules = rules
         self.connection = connection
+        self.dispatcher = dispatcher
     }
 
     func decode(_ delivery: Delivery) throws(PermanentFailure) -> InteractionEvent {
@@ -36,10 +38,10 @@ struct SessionHandler: DeliveryHandler {
     func handle(_ events: [InteractionEvent], logger: Logger) async throws {
         let policy = self.policy
         let points = rules.scorer.rules
-        let (prompts, conversions) = try await connection.withTransaction(logger: logger) { connection in
+        let (prompts, conversions, messages) = try await connection.withTransaction(logger: logger) { connection in
             let fresh = try await ConversionStore.claim(events.map(\.eventID), on: connection, logger: logger)
             let bySession = Dictionary(grouping: events.filter { fresh.contains($0.eventID) }, by: \.sessionID)
-            guard !bySession.isEmpty else { return (0, 0) }
+            guard !bySession.isEmpty else { return (0, 0, [OutboxMessage]()) }
             var states = try await ConversionStore.lockSessions(Array(bySession.keys), on: connection, logger: logger)
             var updates: [ConversionStore.SessionUpdate] = []
             var prompts: [ConversionStore.NewPrompt] = []
@@ -71,7 +73,7 @@ struct SessionHandler: DeliveryHandler {
                     updates.append(.init(sessionID: sessionID, state: state, decision: decision, decidedAt: at))
                 }
             }
-            try await ConversionStore.write(
+            let messages = try await ConversionStore.write(
                 sessions: updates, prompts: prompts, conversions: conversions, withdrawals: withdrawals, on: connection, logger: logger
             )
             for prompt in prompts {
@@ -80,8 +82,9 @@ struct SessionHandler: DeliveryHandler {
                     metadata: ["session.id": "\(prompt.sessionID)", "intent": "\(prompt.intentScore)", "variant": "\(prompt.variant.rawValue)"]
                 )
             }
-            return (prompts.count, conversions.count)
+            return (prompts.count, conversions.count, messages)
         }
+        dispatcher.dispatch(messages)
         promptsCounter.increment(by: prompts)
         conversionsCounter.increment(by: conversions)
     }

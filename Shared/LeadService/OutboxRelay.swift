@@ -124,16 +124,7 @@ package struct OutboxRelay: Service, CustomStringConvertible {
         let logger = self.logger
         let count = try await store.relay(limit: batchSize, logger: logger) { messages in
             logger.debug("outbox relay publishing", metadata: ["messages": "\(messages.count)"])
-            let batch = connection.publishInOrder(
-                messages.map { message in
-                    OutgoingMessage(
-                        exchange: message.exchange,
-                        routingKey: message.routingKey,
-                        body: Data(message.body.utf8),
-                        messageID: message.messageID.uuidString.lowercased()
-                    )
-                }
-            )
+            let batch = connection.publishInOrder(messages.map(\.outgoing))
             handedOver(messages.count)
             let results = await batch.confirmations()
             let confirmed = zip(messages, results).compactMap { message, error in error == nil ? message.id : nil }

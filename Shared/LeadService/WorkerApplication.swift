@@ -20,10 +20,14 @@ package struct WorkerContext: Sendable {
     package let gate: StartGate
     /// Wakes the outbox relay after a commit.
     package let outboxSignal: WakeSignal
+    /// Publishes outbox rows written leased (`OutboxDispatcher.lease`) right after their commit.
+    package let dispatcher: OutboxDispatcher
 }
 
 /// A queue worker (scorer, conversion, alerts): database start-up, a batch consumer, the outbox relay,
-/// and `/healthz`, `/readyz`, `/metrics` on its metrics port. Services stop in reverse order: the consumer
+/// and `/healthz`, `/readyz`, `/metrics` on its metrics port. `directOutbox`: the handler writes its outbox
+/// rows leased and hands them to `WorkerContext.dispatcher` itself, so a commit does not wake the relay (which
+/// then only polls for rows whose lease ended). Services stop in reverse order: the consumer
 /// first (finishing its batch), then the relay (last pass), then the connections, then the database pool.
 package func buildWorkerApplication<Handler: DeliveryHandler>(
     name: String,
@@ -34,6 +38,7 @@ package func buildWorkerApplication<Handler: DeliveryHandler>(
     queue: String,
     prefetch: Int,
     maxBatch: Int,
+    directOutbox: Bool = false,
     makeHandler: (WorkerContext) -> Handler,
     extraServices: (WorkerContext) -> [any Service] = { _ in [] },
     configureRouter: (Router<BasicRequestContext>, WorkerContext) -> Void = { _, _ in }
@@ -44,25 +49,28 @@ package func buildWorkerApplication<Handler: DeliveryHandler>(
         return logger
     }()
     let instance = "\(ProcessInfo.processInfo.processIdentifier)"
+    let database = Database(configuration: configuration.database, logger: logger)
+    let publisherConnection = AMQPConnection(
+        configuration: configuration.amqp,
+        name: "\(name)-\(instance)-publish",
+        topology: LeadTopology.exchanges,
+        logger: logger
+    )
     let context = WorkerContext(
         name: name,
         configuration: configuration,
         logger: logger,
-        database: Database(configuration: configuration.database, logger: logger),
+        database: database,
         consumerConnection: AMQPConnection(
             configuration: configuration.amqp,
             name: "\(name)-\(instance)-consume",
             topology: topology,
             logger: logger
         ),
-        publisherConnection: AMQPConnection(
-            configuration: configuration.amqp,
-            name: "\(name)-\(instance)-publish",
-            topology: LeadTopology.exchanges,
-            logger: logger
-        ),
+        publisherConnection: publisherConnection,
         gate: StartGate(),
-        outboxSignal: WakeSignal()
+        outboxSignal: WakeSignal(),
+        dispatcher: OutboxDispatcher(connection: publisherConnection, client: database.client, logger: logger)
     )
     let consumer = BatchConsumer(
         connection: context.consumerConnection,
@@ -72,7 +80,7 @@ package func buildWorkerApplication<Handler: DeliveryHandler>(
         maxBatch: maxBatch,
         startGate: context.gate,
         logger: logger,
-        onCommitted: { [signal = context.outboxSignal] in signal.notify() }
+        onCommitted: { [signal = context.outboxSignal] in if !directOutbox { signal.notify() } }
     )
 
     let router = Router()
@@ -100,6 +108,7 @@ package func buildWorkerApplication<Handler: DeliveryHandler>(
             gate: context.gate,
             logger: logger
         ),
+        context.dispatcher,
     ]
     services += extraServices(context)
     services.append(consumer)

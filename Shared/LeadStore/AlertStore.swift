@@ -5,15 +5,26 @@ import PostgresNIO
 
 /// Alerts and their webhook deliveries.
 package enum AlertStore {
+    /// What `record` stored: the alerts not seen before, with their outbox rows and webhook deliveries.
+    package struct Recorded: Sendable {
+        package var alerts: [Alert] = []
+        /// The new alerts' `alert.*` messages, in the order given, leased to the caller (`OutboxStore.lease`).
+        package var messages: [OutboxMessage] = []
+        /// The new alerts' deliveries, leased to the caller for `deliveryLease`: it attempts them itself.
+        package var deliveries: [Delivery] = []
+    }
+
     /// Stores the alerts not seen before (by dedupe key), their `alert.*` messages in the outbox, and one pending
-    /// delivery per enabled webhook URL. Returns the alerts that are new.
+    /// delivery per enabled webhook URL, all leased to the caller, which publishes and delivers them once this
+    /// commits (a relay and the deliverer's poll take over what it does not, when the leases end).
     package static func record(
         _ alerts: [Alert],
         webhookURLs: [String],
+        deliveryLease: Duration,
         on connection: PostgresConnection,
         logger: Logger
-    ) async throws -> [Alert] {
-        guard !alerts.isEmpty else { return [] }
+    ) async throws -> Recorded {
+        guard !alerts.isEmpty else { return Recorded() }
         let rows: [JSONValue] = alerts.map { alert in
             .object([
                 "id": .string(alert.id.uuidString), "kind": .string(alert.kind.rawValue), "dedupe_key": .string(alert.dedupeKey),
@@ -21,9 +32,9 @@ package enum AlertStore {
                 "payload": alert.payload,
             ])
         }
+        let deliverySeconds = Double(deliveryLease.components.seconds)
         // One statement (one round trip): the alerts, then for the ones not seen before their outbox messages, in
-        // the order given, and their webhook deliveries (none to a disabled endpoint).
-        var inserted = Set<UUID>()
+        // the order given, and their webhook deliveries (none to a disabled endpoint); the rows written come back.
         let result = try await connection.query(
             """
             WITH given AS (
@@ -37,22 +48,46 @@ package enum AlertStore {
                 ON CONFLICT (dedupe_key) DO NOTHING
                 RETURNING id, kind, payload
             ), queued AS (
-                INSERT INTO outbox (exchange, routing_key, body)
-                SELECT 'leads.events', 'alert.' || f.kind, f.payload FROM fresh f JOIN given g ON g.id = f.id ORDER BY g.position
+                INSERT INTO outbox (exchange, routing_key, body, leased_until)
+                SELECT 'leads.events', 'alert.' || f.kind, f.payload, now() + make_interval(secs => \(OutboxStore.leaseSeconds))
+                FROM fresh f JOIN given g ON g.id = f.id ORDER BY g.position
+                RETURNING id, message_id, exchange, routing_key, body
             ), deliveries AS (
-                INSERT INTO webhook_deliveries (alert_id, url, payload)
-                SELECT f.id, u.url, f.payload
+                INSERT INTO webhook_deliveries (alert_id, url, payload, next_attempt_at)
+                SELECT f.id, u.url, f.payload, now() + make_interval(secs => \(deliverySeconds))
                 FROM fresh f CROSS JOIN unnest(\(webhookURLs)::text[]) AS u(url)
                 WHERE NOT EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.url = u.url AND e.disabled_at IS NOT NULL)
                 ON CONFLICT (alert_id, url) DO NOTHING
+                RETURNING id, alert_id, url, payload, retry_since
             )
-            SELECT id FROM fresh
+            SELECT 'alert', NULL::bigint, id, NULL, NULL, NULL, NULL::timestamptz FROM fresh
+            UNION ALL
+            SELECT 'message', id, message_id, exchange, routing_key, body::text, NULL FROM queued
+            UNION ALL
+            SELECT 'delivery', id, alert_id, url, payload::text, NULL, retry_since FROM deliveries
             """,
             logger: logger
         )
-        for try await id in result.decode(UUID.self) { inserted.insert(id) }
-        let fresh = alerts.filter { inserted.contains($0.id) }
-        return fresh
+        var inserted = Set<UUID>()
+        var recorded = Recorded()
+        for try await (part, id, uuid, first, second, third, at) in result.decode(
+            (String, Int64?, UUID, String?, String?, String?, Date?).self
+        ) {
+            switch part {
+            case "alert":
+                inserted.insert(uuid)
+            case "message":
+                guard let id, let first, let second, let third else { continue }
+                recorded.messages.append(OutboxMessage(id: id, messageID: uuid, exchange: first, routingKey: second, body: third))
+            default:
+                guard let id, let first, let second, let at else { continue }
+                recorded.deliveries.append(Delivery(id: id, alertID: uuid, url: first, payload: second, attempts: 0, retrySince: at))
+            }
+        }
+        recorded.alerts = alerts.filter { inserted.contains($0.id) }
+        recorded.messages.sort { $0.id < $1.id }
+        recorded.deliveries.sort { $0.id < $1.id }
+        return recorded
     }
 
     package struct Delivery: Sendable {

@@ -109,6 +109,8 @@ package enum ConversionStore {
         }
     }
 
+    /// Writes the batch's session states, prompts and prompt outcomes. Returns the prompts' `conversion.prompt`
+    /// outbox rows, written leased to the caller (`OutboxStore.lease`) for it to publish once this commits.
     package static func write(
         sessions: [SessionUpdate],
         prompts: [NewPrompt],
@@ -116,7 +118,8 @@ package enum ConversionStore {
         withdrawals: [UUID] = [],
         on connection: PostgresConnection,
         logger: Logger
-    ) async throws {
+    ) async throws -> [OutboxMessage] {
+        var messages: [OutboxMessage] = []
         if !sessions.isEmpty {
             let rows: [JSONValue] = try sessions.map { update in
                 .object([
@@ -173,13 +176,16 @@ package enum ConversionStore {
                 """,
                 logger: logger
             )
-            try await connection.query(
-                """
-                INSERT INTO outbox (exchange, routing_key, body)
-                SELECT 'leads.events', 'conversion.prompt', value
-                FROM jsonb_array_elements(\(JSONWriter.string(.array(prompts.map(\.message))))::jsonb)
-                """,
-                logger: logger
+            messages = try await OutboxStore.messages(
+                connection.query(
+                    """
+                    INSERT INTO outbox (exchange, routing_key, body, leased_until)
+                    SELECT 'leads.events', 'conversion.prompt', value, now() + make_interval(secs => \(OutboxStore.leaseSeconds))
+                    FROM jsonb_array_elements(\(JSONWriter.string(.array(prompts.map(\.message))))::jsonb)
+                    RETURNING id, message_id, exchange, routing_key, body::text
+                    """,
+                    logger: logger
+                )
             )
         }
         if !withdrawals.isEmpty {
@@ -199,6 +205,7 @@ package enum ConversionStore {
                 logger: logger
             )
         }
+        return messages
     }
 
     /// Counts prompts left unanswered for `window` as not converted.

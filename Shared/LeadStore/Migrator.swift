@@ -86,6 +86,7 @@ extension PackageResources {
         ("016_plans_independent_of_table_size.sql", _16_plans_independent_of_table_size_sql),
         ("017_prediction_step_per_lead.sql", _17_prediction_step_per_lead_sql),
         ("018_scorer_try_locks.sql", _18_scorer_try_locks_sql),
+        ("019_outbox_leases.sql", _19_outbox_leases_sql),
     ]
 
     /// Every embedded `NNN_name.sql`, sorted by number.

@@ -9,12 +9,26 @@ package struct OutboxMessage: Sendable {
     package var exchange: String
     package var routingKey: String
     package var body: String
+
+    package init(id: Int64, messageID: UUID, exchange: String, routingKey: String, body: String) {
+        self.id = id
+        self.messageID = messageID
+        self.exchange = exchange
+        self.routingKey = routingKey
+        self.body = body
+    }
 }
 
 /// Claims outbox rows (`FOR UPDATE SKIP LOCKED`, so several relays share the table), lets the caller
 /// publish them, and deletes the ones it published, all in one transaction: a crash before the commit
-/// leaves them to be published again under the same `message_id`.
+/// leaves them to be published again under the same `message_id`. Rows leased to the worker that wrote them
+/// (`leased_until`, see `OutboxDispatcher`) are left alone until the lease ends.
 package struct OutboxStore: Sendable {
+    /// How long rows written for direct dispatch (`OutboxDispatcher`) stay leased to the worker that wrote them.
+    package static let lease: Duration = .seconds(15)
+    /// `lease` in seconds, for SQL (`now() + make_interval(secs => ...)`).
+    package static var leaseSeconds: Double { Double(lease.components.seconds) }
+
     let connection: DedicatedConnection
 
     package init(connection: DedicatedConnection) {
@@ -31,18 +45,12 @@ package struct OutboxStore: Sendable {
             let rows = try await connection.query(
                 """
                 SELECT id, message_id, exchange, routing_key, body::text FROM outbox
+                WHERE leased_until IS NULL OR leased_until <= now()
                 ORDER BY id LIMIT \(limit) FOR UPDATE SKIP LOCKED
                 """,
                 logger: logger
             )
-            var messages: [OutboxMessage] = []
-            for try await (id, messageID, exchange, routingKey, body) in rows.decode(
-                (Int64, UUID, String, String, String).self
-            ) {
-                messages.append(
-                    OutboxMessage(id: id, messageID: messageID, exchange: exchange, routingKey: routingKey, body: body)
-                )
-            }
+            let messages = try await Self.messages(rows)
             guard !messages.isEmpty else { return 0 }
             let published = await publish(messages)
             if !published.isEmpty {
@@ -50,6 +58,21 @@ package struct OutboxStore: Sendable {
             }
             return published.count
         }
+    }
+
+    /// Decodes `id, message_id, exchange, routing_key, body::text` rows, in id order.
+    package static func messages(_ rows: PostgresRowSequence) async throws -> [OutboxMessage] {
+        var messages: [OutboxMessage] = []
+        for try await (id, messageID, exchange, routingKey, body) in rows.decode((Int64, UUID, String, String, String).self) {
+            messages.append(OutboxMessage(id: id, messageID: messageID, exchange: exchange, routingKey: routingKey, body: body))
+        }
+        return messages.sorted { $0.id < $1.id }
+    }
+
+    /// Deletes rows whose messages the broker confirmed (published by `OutboxDispatcher`).
+    package static func delete(_ ids: [Int64], client: PostgresClient, logger: Logger) async throws {
+        guard !ids.isEmpty else { return }
+        try await client.query("DELETE FROM outbox WHERE id = ANY(\(ids))", logger: logger)
     }
 
     package func close() async {
