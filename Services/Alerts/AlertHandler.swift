@@ -6,7 +6,7 @@ import LeadStore
 import Logging
 import Metrics
 
-/// Turns `lead.scored` and `conversion.prompt` messages into alerts, in one transaction per batch; then hands
+/// Turns `lead.scored` and `conversion.prompt` messages into alerts, in one statement per batch; then hands
 /// their messages to the outbox dispatcher and their webhook deliveries to the deliverer's inbox.
 struct AlertHandler: DeliveryHandler {
     struct Message: Sendable {
@@ -46,7 +46,8 @@ struct AlertHandler: DeliveryHandler {
         guard !alerts.isEmpty else { return }
         let webhookURLs = self.webhookURLs
         let deliveryLease = self.deliveryLease
-        let recorded = try await connection.withTransaction(logger: logger) { connection in
+        // One statement, atomic on its own: no BEGIN and COMMIT round trips.
+        let recorded = try await connection.withConnection(logger: logger) { connection in
             try await AlertStore.record(alerts, webhookURLs: webhookURLs, deliveryLease: deliveryLease, on: connection, logger: logger)
         }
         // Committed: publish and deliver now, rather than wait for the relay and the deliverer to claim them.

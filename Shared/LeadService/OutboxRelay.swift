@@ -6,8 +6,9 @@ import Metrics
 import ServiceLifecycle
 import Synchronization
 
-/// Publishes the transactional outbox with confirms. Woken right after a local commit, and polling
-/// for rows other processes left behind (a crash between commit and publish). A message is deleted only
+/// Publishes the transactional outbox with confirms. Woken right after a local commit (the scorer's), and
+/// polling for rows other processes left behind (a crash between commit and publish) and for leased rows whose
+/// lease ended (a worker that dispatches its own rows, `OutboxDispatcher`, and could not). A message is deleted only
 /// after the broker confirmed it, so it is published at least once, always under its stored `message_id`.
 ///
 /// Rounds are pipelined over `stores` (one database connection each): a round claims rows

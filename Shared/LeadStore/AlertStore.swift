@@ -33,46 +33,16 @@ package enum AlertStore {
             ])
         }
         let deliverySeconds = Double(deliveryLease.components.seconds)
-        // One statement (one round trip): the alerts, then for the ones not seen before their outbox messages, in
-        // the order given, and their webhook deliveries (none to a disabled endpoint); the rows written come back.
-        let result = try await connection.query(
-            """
-            WITH given AS (
-                SELECT * FROM ROWS FROM (
-                    jsonb_to_recordset(\(JSONWriter.string(.array(rows)))::jsonb)
-                        AS (id UUID, kind TEXT, dedupe_key TEXT, lead_id BIGINT, session_id TEXT, payload JSONB)
-                ) WITH ORDINALITY AS x(id, kind, dedupe_key, lead_id, session_id, payload, position)
-            ), fresh AS (
-                INSERT INTO alerts (id, kind, dedupe_key, lead_id, session_id, payload)
-                SELECT id, kind, dedupe_key, lead_id, session_id, payload FROM given ORDER BY position
-                ON CONFLICT (dedupe_key) DO NOTHING
-                RETURNING id, kind, payload
-            ), queued AS (
-                INSERT INTO outbox (exchange, routing_key, body, leased_until)
-                SELECT 'leads.events', 'alert.' || f.kind, f.payload, now() + make_interval(secs => \(OutboxStore.leaseSeconds))
-                FROM fresh f JOIN given g ON g.id = f.id ORDER BY g.position
-                RETURNING id, message_id, exchange, routing_key, body
-            ), deliveries AS (
-                INSERT INTO webhook_deliveries (alert_id, url, payload, next_attempt_at)
-                SELECT f.id, u.url, f.payload, now() + make_interval(secs => \(deliverySeconds))
-                FROM fresh f CROSS JOIN unnest(\(webhookURLs)::text[]) AS u(url)
-                WHERE NOT EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.url = u.url AND e.disabled_at IS NOT NULL)
-                ON CONFLICT (alert_id, url) DO NOTHING
-                RETURNING id, alert_id, url, payload, retry_since
-            )
-            SELECT 'alert', NULL::bigint, id, NULL, NULL, NULL, NULL::timestamptz FROM fresh
-            UNION ALL
-            SELECT 'message', id, message_id, exchange, routing_key, body::text, NULL FROM queued
-            UNION ALL
-            SELECT 'delivery', id, alert_id, url, payload::text, NULL, retry_since FROM deliveries
-            """,
+        let result = try await connection.execute(
+            RecordAlerts(
+                alerts: JSONWriter.string(.array(rows)), leaseSeconds: OutboxStore.leaseSeconds,
+                deliverySeconds: deliverySeconds, webhookURLs: webhookURLs
+            ),
             logger: logger
         )
         var inserted = Set<UUID>()
         var recorded = Recorded()
-        for try await (part, id, uuid, first, second, third, at) in result.decode(
-            (String, Int64?, UUID, String?, String?, String?, Date?).self
-        ) {
+        for try await (part, id, uuid, first, second, third, at) in result {
             switch part {
             case "alert":
                 inserted.insert(uuid)
@@ -168,21 +138,9 @@ package enum AlertStore {
         }
         if delivered.count == attempts.count {
             // The common case, in one statement (so one round trip, atomic on its own).
-            try await client.query(
-                """
-                WITH recorded AS (
-                    INSERT INTO webhook_attempts (delivery_id, status_code, latency_ms, error)
-                    SELECT delivery_id, status_code, latency_ms, error
-                    FROM jsonb_to_recordset(\(JSONWriter.string(.array(rows)))::jsonb)
-                         AS x(delivery_id BIGINT, status_code INTEGER, latency_ms DOUBLE PRECISION, error TEXT)
-                )
-                UPDATE webhook_deliveries d SET status = 'delivered', attempts = d.attempts + 1, last_status = x.code,
-                    last_error = NULL, delivered_at = now()
-                FROM unnest(\(delivered)::bigint[], \(codes)::integer[]) AS x(id, code)
-                WHERE d.id = x.id
-                """,
-                logger: logger
-            )
+            for try await _ in try await client.execute(
+                RecordDeliveredAttempts(attempts: JSONWriter.string(.array(rows)), delivered: delivered, codes: codes), logger: logger
+            ) {}
             return
         }
         try await client.withTransaction(logger: logger) { connection in
@@ -297,4 +255,89 @@ package enum AlertStore {
         for try await count in rows.decode(Int.self) { return count }
         return 0
     }
+}
+
+/// `AlertStore.record` in one statement (one round trip): the alerts, then for the ones not seen before their
+/// outbox messages, in the order given, and their webhook deliveries (none to a disabled endpoint); the rows
+/// written come back. Prepared once per connection (see PreparedStatements.swift).
+struct RecordAlerts: PostgresPreparedStatement {
+    static let sql = """
+        WITH given AS (
+            SELECT * FROM ROWS FROM (
+                jsonb_to_recordset($1::jsonb)
+                    AS (id UUID, kind TEXT, dedupe_key TEXT, lead_id BIGINT, session_id TEXT, payload JSONB)
+            ) WITH ORDINALITY AS x(id, kind, dedupe_key, lead_id, session_id, payload, position)
+        ), fresh AS (
+            INSERT INTO alerts (id, kind, dedupe_key, lead_id, session_id, payload)
+            SELECT id, kind, dedupe_key, lead_id, session_id, payload FROM given ORDER BY position
+            ON CONFLICT (dedupe_key) DO NOTHING
+            RETURNING id, kind, payload
+        ), queued AS (
+            INSERT INTO outbox (exchange, routing_key, body, leased_until)
+            SELECT 'leads.events', 'alert.' || f.kind, f.payload, now() + make_interval(secs => $2::float8)
+            FROM fresh f JOIN given g ON g.id = f.id ORDER BY g.position
+            RETURNING id, message_id, exchange, routing_key, body
+        ), deliveries AS (
+            INSERT INTO webhook_deliveries (alert_id, url, payload, next_attempt_at)
+            SELECT f.id, u.url, f.payload, now() + make_interval(secs => $3::float8)
+            FROM fresh f CROSS JOIN unnest($4::text[]) AS u(url)
+            WHERE NOT EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.url = u.url AND e.disabled_at IS NOT NULL)
+            ON CONFLICT (alert_id, url) DO NOTHING
+            RETURNING id, alert_id, url, payload, retry_since
+        )
+        SELECT 'alert', NULL::bigint, id, NULL, NULL, NULL, NULL::timestamptz FROM fresh
+        UNION ALL
+        SELECT 'message', id, message_id, exchange, routing_key, body::text, NULL FROM queued
+        UNION ALL
+        SELECT 'delivery', id, alert_id, url, payload::text, NULL, retry_since FROM deliveries
+        """
+    typealias Row = (String, Int64?, UUID, String?, String?, String?, Date?)
+
+    var alerts: String
+    var leaseSeconds: Double
+    var deliverySeconds: Double
+    var webhookURLs: [String]
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings()
+        bindings.append(alerts)
+        bindings.append(leaseSeconds)
+        bindings.append(deliverySeconds)
+        bindings.append(webhookURLs)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+}
+
+/// The common case of `AlertStore.recordAttempts` (every attempt delivered) in one statement: the attempt rows
+/// and the deliveries marked delivered. Prepared once per connection.
+struct RecordDeliveredAttempts: PostgresPreparedStatement {
+    static let sql = """
+        WITH recorded AS (
+            INSERT INTO webhook_attempts (delivery_id, status_code, latency_ms, error)
+            SELECT delivery_id, status_code, latency_ms, error
+            FROM jsonb_to_recordset($1::jsonb)
+                 AS x(delivery_id BIGINT, status_code INTEGER, latency_ms DOUBLE PRECISION, error TEXT)
+        )
+        UPDATE webhook_deliveries d SET status = 'delivered', attempts = d.attempts + 1, last_status = x.code,
+            last_error = NULL, delivered_at = now()
+        FROM unnest($2::bigint[], $3::integer[]) AS x(id, code)
+        WHERE d.id = x.id
+        """
+    typealias Row = ()
+
+    var attempts: String
+    var delivered: [Int64]
+    var codes: [Int]
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings()
+        bindings.append(attempts)
+        bindings.append(delivered)
+        bindings.append(codes.map { Int32($0) })
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row {}
 }

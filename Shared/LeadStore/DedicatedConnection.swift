@@ -43,11 +43,24 @@ package actor DedicatedConnection {
         logger: Logger,
         _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
+        try await run { connection in
+            try await connection.withTransaction(logger: logger) { try await body($0) }
+        }
+    }
+
+    /// Runs `body` on the connection outside a transaction: for one statement, atomic on its own, without the
+    /// two round trips of `BEGIN` and `COMMIT`. Otherwise as `withTransaction`.
+    package func withConnection<T: Sendable>(
+        logger: Logger,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        try await run(body)
+    }
+
+    private func run<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let connection = try await open()
         do {
-            return try await withAbandonableDeadline(timeout) {
-                try await connection.withTransaction(logger: logger) { try await body($0) }
-            }
+            return try await withAbandonableDeadline(timeout) { try await body(connection) }
         } catch {
             if error is AbandonedAfterDeadline {
                 self.logger.warning("no answer from the database; abandoning the connection", metadata: ["timeout": "\(timeout)"])

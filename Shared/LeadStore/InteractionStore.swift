@@ -79,11 +79,7 @@ package struct InteractionStore: Sendable {
         let (first, deferred) = try await connection.withTransaction(logger: logger) { connection in
             var held: [String] = []
             let keys = batch.flatMap(\.lockKeys)
-            for try await value in try await connection.query("SELECT lead_try_lock_keys(\(keys))", logger: logger)
-                .decode([String].self)
-            {
-                held = value
-            }
+            for try await value in try await connection.execute(TryLockKeys(keys: keys), logger: logger) { held = value }
             let (now, later) = Self.split(batch, held: Set(held))
             let result = now.isEmpty ? BatchResult() : try await Self.write(now, on: connection, logger: logger)
             return (result, later)
@@ -117,12 +113,8 @@ package struct InteractionStore: Sendable {
 
     private static func write(_ batch: [ScoredInteraction], on connection: PostgresConnection, logger: Logger) async throws -> BatchResult {
         let json = "[" + batch.map(\.json).joined(separator: ",") + "]"
-        let rows = try await connection.query(
-            "SELECT inserted, duplicates, leads_created, leads_updated FROM lead_process_events(\(json)::jsonb)",
-            logger: logger
-        )
         var result = BatchResult()
-        for try await (inserted, duplicates, created, updated) in rows.decode((Int, Int, Int, Int).self) {
+        for try await (inserted, duplicates, created, updated) in try await connection.execute(ProcessEvents(events: json), logger: logger) {
             result.inserted = inserted
             result.duplicates = duplicates
             result.leadsCreated = created

@@ -42,19 +42,12 @@ package struct OutboxStore: Sendable {
         publish: @escaping @Sendable ([OutboxMessage]) async -> [Int64]
     ) async throws -> Int {
         try await self.connection.withTransaction(logger: logger) { connection in
-            let rows = try await connection.query(
-                """
-                SELECT id, message_id, exchange, routing_key, body::text FROM outbox
-                WHERE leased_until IS NULL OR leased_until <= now()
-                ORDER BY id LIMIT \(limit) FOR UPDATE SKIP LOCKED
-                """,
-                logger: logger
-            )
-            let messages = try await Self.messages(rows)
+            var messages: [OutboxMessage] = []
+            for try await message in try await connection.execute(ClaimOutbox(limit: limit), logger: logger) { messages.append(message) }
             guard !messages.isEmpty else { return 0 }
             let published = await publish(messages)
             if !published.isEmpty {
-                try await connection.query("DELETE FROM outbox WHERE id = ANY(\(published))", logger: logger)
+                for try await _ in try await connection.execute(DeleteOutbox(ids: published), logger: logger) {}
             }
             return published.count
         }
@@ -72,7 +65,7 @@ package struct OutboxStore: Sendable {
     /// Deletes rows whose messages the broker confirmed (published by `OutboxDispatcher`).
     package static func delete(_ ids: [Int64], client: PostgresClient, logger: Logger) async throws {
         guard !ids.isEmpty else { return }
-        try await client.query("DELETE FROM outbox WHERE id = ANY(\(ids))", logger: logger)
+        for try await _ in try await client.execute(DeleteOutbox(ids: ids), logger: logger) {}
     }
 
     package func close() async {
