@@ -327,13 +327,11 @@ final class DeliveryInbox: Sendable {
             var woken = Set<String>()
             var dropped = 0
             for delivery in deliveries {
-                guard var queue = queues[delivery.url], queue.count < capacity else {
+                guard let count = queues[delivery.url]?.count, count < capacity else {
                     dropped += 1
                     continue
                 }
-                queues[delivery.url] = nil  // keeps the array uniquely referenced while appending
-                queue.append(Entry(delivery: delivery, posted: now))
-                queues[delivery.url] = queue
+                queues[delivery.url]?.append(Entry(delivery: delivery, posted: now))
                 woken.insert(delivery.url)
             }
             return (woken, dropped)

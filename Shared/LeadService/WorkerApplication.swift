@@ -20,7 +20,7 @@ package struct WorkerContext: Sendable {
     package let gate: StartGate
     /// Wakes the outbox relay after a commit.
     package let outboxSignal: WakeSignal
-    /// Publishes outbox rows written leased (`OutboxDispatcher.lease`) right after their commit.
+    /// Publishes outbox rows written leased (`OutboxStore.lease`) right after their commit.
     package let dispatcher: OutboxDispatcher
 }
 

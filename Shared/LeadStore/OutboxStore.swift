@@ -17,6 +17,12 @@ package struct OutboxMessage: Sendable {
         self.routingKey = routingKey
         self.body = body
     }
+
+    /// From a `id, message_id, exchange, routing_key, body::text` row.
+    init(row: PostgresRow) throws {
+        let (id, messageID, exchange, routingKey, body) = try row.decode((Int64, UUID, String, String, String).self)
+        self.init(id: id, messageID: messageID, exchange: exchange, routingKey: routingKey, body: body)
+    }
 }
 
 /// Claims outbox rows (`FOR UPDATE SKIP LOCKED`, so several relays share the table), lets the caller
@@ -56,9 +62,7 @@ package struct OutboxStore: Sendable {
     /// Decodes `id, message_id, exchange, routing_key, body::text` rows, in id order.
     package static func messages(_ rows: PostgresRowSequence) async throws -> [OutboxMessage] {
         var messages: [OutboxMessage] = []
-        for try await (id, messageID, exchange, routingKey, body) in rows.decode((Int64, UUID, String, String, String).self) {
-            messages.append(OutboxMessage(id: id, messageID: messageID, exchange: exchange, routingKey: routingKey, body: body))
-        }
+        for try await row in rows { messages.append(try OutboxMessage(row: row)) }
         return messages.sorted { $0.id < $1.id }
     }
 

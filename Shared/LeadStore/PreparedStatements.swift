@@ -55,10 +55,7 @@ struct ClaimOutbox: PostgresPreparedStatement {
         return bindings
     }
 
-    func decodeRow(_ row: PostgresRow) throws -> Row {
-        let (id, messageID, exchange, routingKey, body) = try row.decode((Int64, UUID, String, String, String).self)
-        return OutboxMessage(id: id, messageID: messageID, exchange: exchange, routingKey: routingKey, body: body)
-    }
+    func decodeRow(_ row: PostgresRow) throws -> Row { try OutboxMessage(row: row) }
 }
 
 /// Deletes published outbox rows.
