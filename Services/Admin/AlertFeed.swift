@@ -63,7 +63,7 @@ final class AlertFeed: Service, Sendable, CustomStringConvertible {
 
     /// A stream of new alerts for one client, ended when the client goes away.
     func subscribe() -> AsyncStream<JSONValue> {
-        let id = UUID()
+        let id = UUID.random()
         let (stream, continuation) = AsyncStream.makeStream(of: JSONValue.self, bufferingPolicy: .bufferingNewest(100))
         continuation.onTermination = { [weak self] _ in
             _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) }

@@ -65,7 +65,7 @@ struct ContactsController: Sendable {
             throw APIError(.badRequest, code: "malformed_json", "the body must be a JSON object with email and/or phone")
         }
         let (email, phone) = try Self.person(email: body["email"]?.stringValue, phone: body["phone"]?.stringValue)
-        let erasureID = UUID()
+        let erasureID = UUID.random()
         let logger = context.logger
         let (leads, interactions) = try await client.withTransaction(logger: logger) { connection -> ([Int64], Int) in
             var ids: [Int64] = []

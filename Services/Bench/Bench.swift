@@ -88,12 +88,16 @@ struct Bench {
         await firstScorer.stop()
         let drains = try await broker.drain([LeadTopology.scorerQueue, LeadTopology.conversionQueue])
         log("broker ceiling")
+        let brokerPIDs = ProcessCPU.pids(named: "beam.smp")
+        let brokerCPUBefore = ProcessCPU.seconds(brokerPIDs)
         let brokerCeiling = try await broker.publishCeiling(messages: options.brokerMessages, body: sample, queueType: configuration.queueType)
+        // The broker's own CPU per message: what a message costs the machine before any client's share.
+        let brokerMicroseconds = rounded((ProcessCPU.seconds(brokerPIDs) - brokerCPUBefore) * 1e6 / Double(options.brokerMessages), 0)
         report.emit(
             "ceiling.broker_publish",
             ["msgs_per_s": rounded(brokerCeiling, 0), "messages": options.brokerMessages, "body_bytes": sample.count,
-             "queue_type": configuration.queueType.rawValue, "confirms": "pipelined"],
-            summary: "\(Int(brokerCeiling)) msg/s persistent, pipelined confirms, \(configuration.queueType.rawValue) queue, \(sample.count) B"
+             "queue_type": configuration.queueType.rawValue, "confirms": "pipelined", "broker_cpu_us_per_msg": brokerMicroseconds],
+            summary: "\(Int(brokerCeiling)) msg/s persistent, pipelined confirms, \(configuration.queueType.rawValue) queue, \(sample.count) B; broker \(Int(brokerMicroseconds)) µs CPU a message"
         )
         log("database ceiling")
         let databaseCeiling = try await DatabaseCeiling(client: database, logger: logger).measure(rows: options.databaseRows)
@@ -121,12 +125,19 @@ struct Bench {
             // Ingest.
             let wrk = Wrk(url: "http://127.0.0.1:\(Self.ingestPort)", apiKey: Self.apiKey, seconds: options.seconds)
             log("ingest, single events")
+            let (ingestCPUBefore, brokerCPUBefore, machineBefore) = (ProcessCPU.seconds(ingest.pid), ProcessCPU.seconds(brokerPIDs), CPUTimes.read())
             let single = try await wrk.run(kind: .single, connections: 64)
+            // Where the 2 cores went: lead-ingest's and the broker's CPU per request (the rest is wrk and the drains).
+            let requests = single.requestsPerSecond * Double(options.seconds)
+            let ingestMicroseconds = rounded((ProcessCPU.seconds(ingest.pid) - ingestCPUBefore) * 1e6 / requests, 0)
+            let brokerPerRequest = rounded((ProcessCPU.seconds(brokerPIDs) - brokerCPUBefore) * 1e6 / requests, 0)
+            let busy = CPUTimes.read().busyPercent(since: machineBefore)
             report.emit(
                 "ingest.single",
                 ["req_per_s": rounded(single.requestsPerSecond, 0), "p50_ms": single.p50, "p99_ms": single.p99,
-                 "non_2xx": single.errors, "connections": 64, "ratio_to_broker_ceiling": rounded(single.requestsPerSecond / brokerCeiling)],
-                summary: "\(Int(single.requestsPerSecond)) req/s, p50 \(single.p50) ms, p99 \(single.p99) ms, \(single.errors) non-2xx, \(rounded(single.requestsPerSecond / brokerCeiling, 2))× broker ceiling"
+                 "non_2xx": single.errors, "connections": 64, "ratio_to_broker_ceiling": rounded(single.requestsPerSecond / brokerCeiling),
+                 "ingest_cpu_us_per_req": ingestMicroseconds, "broker_cpu_us_per_req": brokerPerRequest, "cpu_busy_percent": busy],
+                summary: "\(Int(single.requestsPerSecond)) req/s, p50 \(single.p50) ms, p99 \(single.p99) ms, \(single.errors) non-2xx, \(rounded(single.requestsPerSecond / brokerCeiling, 2))× broker ceiling; CPU a request: ingest \(Int(ingestMicroseconds)) µs, broker \(Int(brokerPerRequest)) µs (CPUs \(busy) % busy)"
             )
             notePeak(ingest, as: "ingest")
             log("ingest, batches of 100")
@@ -140,6 +151,13 @@ struct Bench {
                 summary: "\(Int(eventsPerSecond)) events/s (\(Int(batch.requestsPerSecond)) req/s × 100), p99 \(batch.p99) ms, \(rounded(eventsPerSecond / brokerCeiling, 2))× broker ceiling"
             )
             notePeak(ingest, as: "ingest")
+            if options.ingestOnly {
+                await drains.stop()
+                for process in [ingest, admin] { await process.stop() }
+                await broker.close()
+                report.emit("rss.peak", ["ingest": peakRSS["ingest"] ?? 0, "unit": "MiB"], summary: "ingest \(peakRSS["ingest"] ?? 0) MiB")
+                return
+            }
 
             try await broker.waitUntilEmpty([LeadTopology.scorerQueue, LeadTopology.conversionQueue], timeout: .seconds(120))
             await drains.stop()

@@ -48,7 +48,7 @@ struct EndToEnd {
     let logger: Logger
 
     func run(rate: Int, seconds: Int) async throws -> Result {
-        let tapQueue = "bench.tap.\(UUID().uuidString.prefix(6).lowercased())"
+        let tapQueue = "bench.tap.\(UUID.random().uuidString.prefix(6).lowercased())"
         var topology = LeadTopology.exchanges
         topology.queues.append(.init(name: tapQueue, type: .classic))
         topology.bindings.append(.init(queue: tapQueue, exchange: LeadTopology.eventsExchange, routingKey: "lead.scored"))
@@ -86,13 +86,13 @@ struct EndToEnd {
         let interval = Duration.seconds(1) / rate
         let started = ContinuousClock.now
         let cpuBefore = CPUTimes.read()
-        let run = UUID().uuidString.prefix(8).lowercased()
+        let run = UUID.random().uuidString.prefix(8).lowercased()
         await withTaskGroup(of: Void.self) { group in
             for index in 0..<total {
                 let due = started.advanced(by: interval * index)
                 group.addTask {
                     try? await Task.sleep(until: due)
-                    let eventID = UUID().uuidString.lowercased()
+                    let eventID = UUID.random().uuidString.lowercased()
                     let body = #"{"event_id":"\#(eventID)","session_id":"e2e-\#(run)-\#(index)","type":"face_analysis","contact":{"email":"e2e-\#(run)-\#(index)@bench.example.com"},"data":{"recommendations":[{"procedure":"Botox"}]}}"#
                     var request = HTTPClientRequest(url: ingestURL + "/v1/interactions")
                     request.method = .POST
@@ -105,7 +105,7 @@ struct EndToEnd {
                     }
                     guard index % 4 == 0 else { return }
                     let session = "e2e-anon-\(run)-\(index)"
-                    let visit = #"{"event_id":"\#(UUID().uuidString.lowercased())","session_id":"\#(session)","type":"consultation","data":{"procedure":"Rhinoplasty"}}"#
+                    let visit = #"{"event_id":"\#(UUID.random().uuidString.lowercased())","session_id":"\#(session)","type":"consultation","data":{"procedure":"Rhinoplasty"}}"#
                     var anonymousRequest = request
                     anonymousRequest.body = .bytes(ByteBuffer(string: visit))
                     if let response = try? await HTTPClient.shared.execute(anonymousRequest, timeout: .seconds(10)), response.status == .accepted {
@@ -219,4 +219,31 @@ struct CPUTimes {
         guard total > start.total else { return 0 }
         return rounded(Double(busy - start.busy) / Double(total - start.total) * 100, 1)
     }
+}
+
+/// CPU time (user + system, seconds) used so far by processes, from `/proc/<pid>/stat`.
+enum ProcessCPU {
+    static func seconds(_ pid: Int32) -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = text.lastIndex(of: ")")
+        else { return 0 }
+        // After "pid (comm) ": state is field 3; utime and stime are fields 14 and 15.
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// The ids of running processes whose command name is `name` (RabbitMQ's VM is `beam.smp`).
+    static func pids(named name: String) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { entry in
+            guard let pid = Int32(entry),
+                  let comm = try? String(contentsOfFile: "/proc/\(entry)/comm", encoding: .utf8),
+                  comm.trimmingCharacters(in: .whitespacesAndNewlines) == name
+            else { return nil }
+            return pid
+        }
+    }
+
+    static func seconds(_ pids: [Int32]) -> Double { pids.reduce(0) { $0 + seconds($1) } }
 }

@@ -26,6 +26,7 @@ struct LeadBench: AsyncParsableCommand {
     @Flag(help: "Only the ceilings and the scorer runs (for working on the scorer).") var scorerOnly = false
     @Flag(help: "Only the ceilings and the end-to-end latency run (with --e2e-rate: latency against load).")
     var e2eOnly = false
+    @Flag(help: "Only the broker ceiling and the ingest runs (for working on lead-ingest).") var ingestOnly = false
 
     func run() async throws {
         if microOnly {

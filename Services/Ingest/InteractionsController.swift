@@ -134,11 +134,11 @@ struct InteractionsController: Sendable {
     /// in that order. Browsers may send `text/plain` (what `sendBeacon` can send without a preflight).
     private func readJSON(_ request: Request, limit: Int) async throws -> (JSONValue, IngestCredential) {
         let credential = try authenticator.authenticate(request)
-        let mediaType = request.headers[.contentType]?.split(separator: ";").first?.trimmed.lowercased()
+        let mediaType = request.headers.value(.contentType)?.split(separator: ";").first?.trimmed.lowercased()
         guard mediaType == "application/json" || (credential == .publishable && mediaType == "text/plain") else {
             throw APIError(.unsupportedMediaType, code: "unsupported_media_type", "the body must be application/json")
         }
-        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
+        if let length = request.headers.value(.contentLength).flatMap({ Int($0) }), length > limit {
             throw Self.tooLarge(limit)
         }
         let buffer: ByteBuffer

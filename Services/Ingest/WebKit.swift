@@ -45,11 +45,11 @@ struct IngestAuthenticator: Sendable {
     /// from an allowed origin.
     func authenticate(_ request: Request) throws(APIError) -> IngestCredential {
         var presented: String?
-        if let authorization = request.headers[.authorization] {
+        if let authorization = request.headers.value(.authorization) {
             let parts = authorization.split(separator: " ", maxSplits: 1)
             if parts.count == 2, parts[0].lowercased() == "bearer" { presented = parts[1].trimmed }
         }
-        if presented == nil, let key = request.headers[HTTPField.Name("X-API-Key")!] { presented = key }
+        if presented == nil, let key = request.headers.value(.apiKey) { presented = key }
         var fromQuery = false
         if presented == nil, let key = request.uri.queryParameters["key"] {
             presented = String(key)
@@ -58,7 +58,7 @@ struct IngestAuthenticator: Sendable {
         guard let presented, !presented.isEmpty else { throw APIError.unauthorized }
         if !fromQuery, Self.matches(presented, secretKeys) { return .secret }
         if Self.matches(presented, web.publicKeys) {
-            if let origin = request.headers[.origin], !isAllowed(origin: origin, request: request) {
+            if let origin = request.headers.value(.origin), !isAllowed(origin: origin, request: request) {
                 throw APIError(.forbidden, code: "origin_not_allowed", "this origin may not use the key (INGEST_ALLOWED_ORIGINS)")
             }
             return .publishable
@@ -107,7 +107,7 @@ struct CORSMiddleware<Context: RequestContext>: RouterMiddleware {
     let authenticator: IngestAuthenticator
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let origin = request.headers[.origin], authenticator.isAllowed(origin: origin, request: request) else {
+        guard let origin = request.headers.value(.origin), authenticator.isAllowed(origin: origin, request: request) else {
             return try await next(request, context)
         }
         if request.method == .options {

@@ -31,7 +31,7 @@ package struct AlertRules: Sendable {
 
     /// `alert.high_score` on the crossing: the previous score (none for a new lead) was below the threshold
     /// and the new one reaches it.
-    package func highScore(from scored: JSONValue, id: UUID = UUID()) -> Alert? {
+    package func highScore(from scored: JSONValue, id: UUID = UUID.random()) -> Alert? {
         guard let leadID = scored["lead_id"]?.int64Value, let score = scored["lead_score"]?.int64Value else { return nil }
         let previous = scored["previous_score"]?.int64Value ?? 0
         guard previous < highScoreThreshold, score >= highScoreThreshold else { return nil }
@@ -54,7 +54,7 @@ package struct AlertRules: Sendable {
     }
 
     /// `alert.conversion_opportunity` for a prompted session whose intent reaches 85.
-    package func opportunity(from prompt: JSONValue, id: UUID = UUID()) -> Alert? {
+    package func opportunity(from prompt: JSONValue, id: UUID = UUID.random()) -> Alert? {
         guard let promptID = prompt["prompt_id"]?.stringValue, let sessionID = prompt["session_id"]?.stringValue,
             let intent = prompt["intent_score"]?.int64Value, intent >= opportunityThreshold
         else { return nil }

@@ -36,7 +36,7 @@ package struct InteractionEvent: Sendable, Equatable {
     package var data: [String: JSONValue]
 
     package init(
-        eventID: UUID = UUID(),
+        eventID: UUID = UUID.random(),
         sessionID: String,
         userID: Int64? = nil,
         type: InteractionType,

@@ -30,7 +30,7 @@ package struct InteractionValidator: Sendable {
         for field in ["session_id", "source_page", "contact", "data"] where body[field].map(Self.containsNUL) == true {
             throw .invalid(field, "must not contain the NUL character (U+0000)")
         }
-        let eventID = try uuid(body["event_id"], field: "event_id") ?? UUID()
+        let eventID = try uuid(body["event_id"], field: "event_id") ?? UUID.random()
         let sessionID = try sessionID(body["session_id"])
         let type = try type(body["type"])
         let userID = try userID(body["user_id"])

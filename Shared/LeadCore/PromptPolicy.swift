@@ -82,7 +82,7 @@ package struct PromptPolicy: Sendable, Equatable {
         decision.converted = converted
         decision.withdrawn = withdrawn
         if decision.prompt {
-            let promptID = UUID()
+            let promptID = UUID.random()
             decision.promptID = promptID
             state.prompts += 1
             state.lastPromptAt = now

@@ -14,7 +14,7 @@ package struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware 
         context: Context,
         next: (Request, Context) async throws -> Response
     ) async throws -> Response {
-        guard let header = request.headers[.authorization] else {
+        guard let header = request.headers.value(.authorization) else {
             throw APIError(.unauthorized, code: "unauthorized", "a bearer token is required")
         }
         let parts = header.split(separator: " ", maxSplits: 1)

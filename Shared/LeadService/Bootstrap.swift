@@ -7,11 +7,7 @@ import Prometheus
 package enum Bootstrap {
     /// Logs to stderr at `level`; returns the registry `/metrics` serves.
     package static func process(label: String, logLevel: Logger.Level) -> PrometheusCollectorRegistry {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = logLevel
-            return handler
-        }
+        LoggingSystem.bootstrap { label in DeferredLogHandler(label: label, logLevel: logLevel) }
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultDurationHistogramBuckets = [

@@ -198,7 +198,7 @@ package enum PredictionStore {
                     if lead.prompted {
                         promptRows.append(.object([
                             "session": .string(session(seed, lead, 0)), "variant": .string(lead.variantB ? "B" : "A"),
-                            "event_id": .string(lead.interactions.last?.eventID.uuidString ?? UUID().uuidString),
+                            "event_id": .string(lead.interactions.last?.eventID.uuidString ?? UUID.random().uuidString),
                             "status": .string(["booked", "converted"].contains(lead.status) ? "converted" : "expired"),
                             "created_at": .string(JSONCoding.formatTimestamp(lead.createdAt.addingTimeInterval(-600))),
                         ]))
