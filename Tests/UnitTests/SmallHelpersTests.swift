@@ -1,0 +1,34 @@
+import Foundation
+import HTTPTypes
+import LeadCore
+import LeadService
+import Testing
+
+@Suite struct SmallHelpersTests {
+    @Test func randomUUIDsAreVersion4AndDistinct() {
+        var seen = Set<UUID>()
+        // More than one 4 KiB pool (256 UUIDs), so refills are covered too.
+        for _ in 0..<2_000 {
+            let id = UUID.random()
+            let bytes = id.uuid
+            #expect(bytes.6 >> 4 == 4, "version nibble of \(id)")
+            #expect(bytes.8 >> 6 == 0b10, "variant bits of \(id)")
+            #expect(id.uuidString.dropFirst(14).first == "4")
+            seen.insert(id)
+        }
+        #expect(seen.count == 2_000)
+    }
+
+    @Test func headerValueMatchesTheSubscript() {
+        var fields = HTTPFields()
+        #expect(fields.value(.authorization) == nil)
+        fields[.authorization] = "Bearer one"
+        #expect(fields.value(.authorization) == "Bearer one")
+        fields.append(HTTPField(name: .authorization, value: "Bearer two"))
+        // Twice: the same joined value as `fields[name]`, never just the first.
+        #expect(fields.value(.authorization) == fields[.authorization])
+        #expect(fields.value(.authorization) == "Bearer one, Bearer two")
+        fields[.apiKey] = "k"
+        #expect(fields.value(HTTPField.Name("x-api-key")!) == "k")
+    }
+}
