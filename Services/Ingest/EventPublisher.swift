@@ -5,7 +5,7 @@ import LeadService
 import Metrics
 import Synchronization
 
-/// Publishes validated events to `leads.interactions`, spreading them over a few broker connections.
+/// Publishes validated events to `leads.interactions` over its broker connections (one by default, `INGEST_BROKER_CONNECTIONS`).
 /// Each publish returns only when the broker confirmed it. When too many messages await confirmation the
 /// caller waits briefly for room, then gets `AMQPError.Code.overloaded` (a 503, not unbounded memory).
 /// A resource alarm on the broker (any connection told `connection.blocked`) fails publishes at once; a
@@ -36,7 +36,7 @@ final class EventPublisher: Sendable {
         let message = OutgoingMessage(
             exchange: LeadTopology.interactionsExchange,
             routingKey: event.routingKey,
-            body: try event.encoded(),
+            body: event.encoded(),
             messageID: event.eventID.uuidString.lowercased()
         )
         let deadline = ContinuousClock.now.advanced(by: maxWaitForRoom)
