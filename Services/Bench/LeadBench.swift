@@ -28,6 +28,12 @@ struct LeadBench: AsyncParsableCommand {
     var e2eOnly = false
     @Flag(help: "Only the broker ceiling and the ingest runs (for working on lead-ingest).") var ingestOnly = false
 
+    func validate() throws {
+        guard [microOnly, scorerOnly, e2eOnly, ingestOnly].filter({ $0 }).count <= 1 else {
+            throw ValidationError("choose at most one of --micro-only, --scorer-only, --e2e-only, --ingest-only")
+        }
+    }
+
     func run() async throws {
         if microOnly {
             for result in try MicroBench.run() {

@@ -41,11 +41,6 @@ private final class RandomBytes: Sendable {
     }
 
     private func fill(_ buffer: UnsafeMutableRawBufferPointer) {
-        #if canImport(Glibc)
-        arc4random_buf(buffer.baseAddress!, buffer.count)  // glibc: getrandom(2)
-        #else
-        var generator = SystemRandomNumberGenerator()
-        for index in buffer.indices { buffer[index] = generator.next() }
-        #endif
+        arc4random_buf(buffer.baseAddress!, buffer.count)  // glibc 2.36+ and Darwin: getrandom(2) / the kernel CSPRNG
     }
 }
