@@ -87,6 +87,7 @@ extension PackageResources {
         ("017_prediction_step_per_lead.sql", _17_prediction_step_per_lead_sql),
         ("018_scorer_try_locks.sql", _18_scorer_try_locks_sql),
         ("019_outbox_leases.sql", _19_outbox_leases_sql),
+        ("020_prediction_prompt_lookups.sql", _20_prediction_prompt_lookups_sql),
     ]
 
     /// Every embedded `NNN_name.sql`, sorted by number.

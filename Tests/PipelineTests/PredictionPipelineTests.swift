@@ -122,7 +122,7 @@ import Testing
             """
         )
         #expect(try await LeadCtl.run(["model", "activate", "\(sharedID)"], label: "predict-activate-shared").status == 0)
-        let tap = try await EventTap(routingKeys: ["lead.scored", "lead.created"])
+        let tap = try await EventTap(routingKeys: ["lead.scored", "lead.created", "lead.updated"])
         let email = "predict-\(UUID().uuidString.prefix(8).lowercased())@example.com"
         let session = "predict-\(UUID().uuidString.prefix(8))"
         // The session's A/B variant is a feature, and lead-conversion stores it when it first sees the session,
@@ -171,6 +171,21 @@ import Testing
         let createdBody = try #require((try? JSONSerialization.jsonObject(with: created.body)) as? NSDictionary)
         let rowBody = try #require((try? JSONSerialization.jsonObject(with: Data(row.utf8))) as? NSDictionary)
         #expect(createdBody == rowBody, "lead.created \(createdBody) is not the row \(rowBody)")
+        // A second face analysis in the session, without contact: the score and everything the lead shows stay,
+        // only its probability moves (one more interaction of that type). The batch has no body about the lead,
+        // so the step announces it with lead.updated made from the row it wrote.
+        let repeated = try await HTTP.postJSON(stack.ingest + "/v1/interactions", [
+            "session_id": session, "type": "face_analysis", "data": ["urgency": "immediate"],
+        ])
+        #expect(repeated.status == 202)
+        let updated = try await eventually("lead.updated for lead \(leadID)") {
+            tap.messages(routingKey: "lead.updated") { ($0["id"] as? Int).map(Int64.init) == leadID }.first
+        }
+        let updatedRow = try #require(try await TestDatabase.scalar("SELECT lead_json(l)::text FROM leads l WHERE id = \(leadID)", as: String.self))
+        let updatedBody = try #require((try? JSONSerialization.jsonObject(with: updated.body)) as? NSDictionary)
+        let updatedRowBody = try #require((try? JSONSerialization.jsonObject(with: Data(updatedRow.utf8))) as? NSDictionary)
+        #expect(updatedBody == updatedRowBody, "lead.updated \(updatedBody) is not the row \(updatedRowBody)")
+        #expect(updatedBody["conversion_probability"] as? Double != carried, "the probability did not move")
         let bits = try await TestDatabase.scalar(
             """
             SELECT modifiers FROM user_interactions
