@@ -88,6 +88,7 @@ extension PackageResources {
         ("018_scorer_try_locks.sql", _18_scorer_try_locks_sql),
         ("019_outbox_leases.sql", _19_outbox_leases_sql),
         ("020_prediction_prompt_lookups.sql", _20_prediction_prompt_lookups_sql),
+        ("021_scorer_inlined_messages.sql", _21_scorer_inlined_messages_sql),
     ]
 
     /// Every embedded `NNN_name.sql`, sorted by number.
