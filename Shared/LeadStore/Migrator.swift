@@ -89,6 +89,7 @@ extension PackageResources {
         ("019_outbox_leases.sql", _19_outbox_leases_sql),
         ("020_prediction_prompt_lookups.sql", _20_prediction_prompt_lookups_sql),
         ("021_scorer_inlined_messages.sql", _21_scorer_inlined_messages_sql),
+        ("022_leads_without_score_index.sql", _22_leads_without_score_index_sql),
     ]
 
     /// Every embedded `NNN_name.sql`, sorted by number.
