@@ -164,12 +164,7 @@ import Testing
         #expect(stored.map { abs($0 - carried) < 1e-12 } == true, "lead.scored carried \(carried), the lead has \(String(describing: stored))")
         // lead.created left the batch after the prediction step: it is the row as the batch left it, with the
         // probability and the step's updated_at (the step patches the body instead of rebuilding it).
-        let created = try await eventually("lead.created for lead \(leadID)") {
-            tap.messages(routingKey: "lead.created") { ($0["id"] as? Int).map(Int64.init) == leadID }.first
-        }
-        let row = try #require(try await TestDatabase.scalar("SELECT lead_json(l)::text FROM leads l WHERE id = \(leadID)", as: String.self))
-        let createdBody = try #require((try? JSONSerialization.jsonObject(with: created.body)) as? NSDictionary)
-        let rowBody = try #require((try? JSONSerialization.jsonObject(with: Data(row.utf8))) as? NSDictionary)
+        let (createdBody, rowBody) = try await bodyAndRow("lead.created", lead: leadID, tap: tap)
         #expect(createdBody == rowBody, "lead.created \(createdBody) is not the row \(rowBody)")
         // A second face analysis in the session, without contact: the score and everything the lead shows stay,
         // only its probability moves (one more interaction of that type). The batch has no body about the lead,
@@ -178,12 +173,7 @@ import Testing
             "session_id": session, "type": "face_analysis", "data": ["urgency": "immediate"],
         ])
         #expect(repeated.status == 202)
-        let updated = try await eventually("lead.updated for lead \(leadID)") {
-            tap.messages(routingKey: "lead.updated") { ($0["id"] as? Int).map(Int64.init) == leadID }.first
-        }
-        let updatedRow = try #require(try await TestDatabase.scalar("SELECT lead_json(l)::text FROM leads l WHERE id = \(leadID)", as: String.self))
-        let updatedBody = try #require((try? JSONSerialization.jsonObject(with: updated.body)) as? NSDictionary)
-        let updatedRowBody = try #require((try? JSONSerialization.jsonObject(with: Data(updatedRow.utf8))) as? NSDictionary)
+        let (updatedBody, updatedRowBody) = try await bodyAndRow("lead.updated", lead: leadID, tap: tap)
         #expect(updatedBody == updatedRowBody, "lead.updated \(updatedBody) is not the row \(updatedRowBody)")
         #expect(updatedBody["conversion_probability"] as? Double != carried, "the probability did not move")
         let bits = try await TestDatabase.scalar(
@@ -202,5 +192,15 @@ import Testing
         } catch {
             print("could not drop \(name): \(String(reflecting: error))")
         }
+    }
+
+    /// The first `routingKey` message about lead `id` on the tap, and the lead's row as `lead_json` gives it now.
+    private func bodyAndRow(_ routingKey: String, lead id: Int64, tap: EventTap) async throws -> (body: NSDictionary, row: NSDictionary) {
+        let message = try await eventually("\(routingKey) for lead \(id)") {
+            tap.messages(routingKey: routingKey) { ($0["id"] as? Int).map(Int64.init) == id }.first
+        }
+        let row = try #require(try await TestDatabase.scalar("SELECT lead_json(l)::text FROM leads l WHERE id = \(id)", as: String.self))
+        let body = try #require((try? JSONSerialization.jsonObject(with: message.body)) as? NSDictionary)
+        return (body, try #require((try? JSONSerialization.jsonObject(with: Data(row.utf8))) as? NSDictionary))
     }
 }
