@@ -3,7 +3,8 @@ import LeadService
 import LeadStore
 import Prometheus
 
-/// lead-scorer: consumes `scorer.interactions`, scores, writes interactions and leads, relays the outbox.
+/// lead-scorer: consumes `scorer.interactions`, scores, writes interactions and leads, and publishes its outbox
+/// rows itself after each commit (the relay takes those whose lease ended).
 /// Copies are competing consumers; start more to scale.
 func buildScorerApplication(
     configuration: ServiceConfiguration,
@@ -20,10 +21,12 @@ func buildScorerApplication(
         queue: LeadTopology.scorerQueue,
         prefetch: try env.int("SCORER_PREFETCH", default: 1000),
         maxBatch: try env.int("SCORER_BATCH", default: 500),
+        directOutbox: true,
         makeHandler: { context in
             ScoringHandler(
                 rules: rules,
-                store: InteractionStore(connection: DedicatedConnection(configuration: configuration.database, logger: context.logger))
+                store: InteractionStore(connection: DedicatedConnection(configuration: configuration.database, logger: context.logger)),
+                dispatcher: context.dispatcher
             )
         },
         extraServices: { context in

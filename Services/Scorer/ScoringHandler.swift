@@ -7,10 +7,11 @@ import Logging
 import Metrics
 
 /// Scores each interaction as it is decoded (while the previous batch is in its transaction), then persists a
-/// batch with its lead effects in one transaction.
+/// batch with its lead effects in one transaction and hands its committed outbox rows to the dispatcher.
 struct ScoringHandler: DeliveryHandler {
     let rules: RulesCache
     let store: InteractionStore
+    let dispatcher: OutboxDispatcher
     /// Events that waited for a second transaction because another scorer's batch held their session or contact.
     let deferred = Counter(label: "scorer_events_deferred_total")
 
@@ -33,6 +34,7 @@ struct ScoringHandler: DeliveryHandler {
         seen.reserveCapacity(items.count)
         let batch = items.filter { seen.insert(UUIDKey($0.event.eventID)).inserted }
         let result = try await store.process(batch, logger: logger)
+        dispatcher.dispatch(result.messages)
         if result.deferred > 0 {
             deferred.increment(by: result.deferred)
         }

@@ -13,6 +13,8 @@ package struct InteractionStore: Sendable {
         package var leadsUpdated = 0
         /// Events left for a second transaction because another transaction held one of their keys.
         package var deferred = 0
+        /// The batch's outbox rows, committed and leased to this scorer (`OutboxStore.lease`), in commit order.
+        package var messages: [OutboxMessage] = []
 
         package init() {}
 
@@ -22,6 +24,7 @@ package struct InteractionStore: Sendable {
             sum.duplicates += rhs.duplicates
             sum.leadsCreated += rhs.leadsCreated
             sum.leadsUpdated += rhs.leadsUpdated
+            sum.messages += rhs.messages
             sum.deferred += rhs.deferred
             return sum
         }
@@ -75,6 +78,7 @@ package struct InteractionStore: Sendable {
     /// Writes the batch: interactions (idempotent on `event_id`), leads, ledger, outbox. Events whose session or
     /// contact another transaction (another scorer's batch) has locked wait for a second transaction, so the rest
     /// does not wait for that one to commit (018_scorer_try_locks.sql); either transaction's effects are whole.
+    /// The result carries the outbox rows both transactions committed, leased to the caller, to dispatch.
     package func process(_ batch: [ScoredInteraction], logger: Logger) async throws -> BatchResult {
         let (first, deferred) = try await connection.withTransaction(logger: logger) { connection in
             var held: [String] = []
@@ -114,11 +118,10 @@ package struct InteractionStore: Sendable {
     private static func write(_ batch: [ScoredInteraction], on connection: PostgresConnection, logger: Logger) async throws -> BatchResult {
         let json = "[" + batch.map(\.json).joined(separator: ",") + "]"
         var result = BatchResult()
-        for try await (inserted, duplicates, created, updated) in try await connection.execute(ProcessEvents(events: json), logger: logger) {
-            result.inserted = inserted
-            result.duplicates = duplicates
-            result.leadsCreated = created
-            result.leadsUpdated = updated
+        let statement = ProcessEvents(events: json, leaseSeconds: OutboxStore.leaseSeconds)
+        for try await (counts, messages) in try await connection.execute(statement, logger: logger) {
+            (result.inserted, result.duplicates, result.leadsCreated, result.leadsUpdated) = counts
+            result.messages = messages
         }
         return result
     }

@@ -90,6 +90,7 @@ extension PackageResources {
         ("020_prediction_prompt_lookups.sql", _20_prediction_prompt_lookups_sql),
         ("021_scorer_inlined_messages.sql", _21_scorer_inlined_messages_sql),
         ("022_leads_without_score_index.sql", _22_leads_without_score_index_sql),
+        ("023_scorer_direct_outbox.sql", _23_scorer_direct_outbox_sql),
     ]
 
     /// Every embedded `NNN_name.sql`, sorted by number.

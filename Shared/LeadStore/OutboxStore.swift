@@ -3,7 +3,7 @@ import Logging
 import PostgresNIO
 
 /// Messages waiting in the transactional outbox.
-package struct OutboxMessage: Sendable {
+package struct OutboxMessage: Sendable, Equatable {
     package var id: Int64
     package var messageID: UUID
     package var exchange: String

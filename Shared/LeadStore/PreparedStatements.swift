@@ -22,20 +22,36 @@ struct TryLockKeys: PostgresPreparedStatement {
     func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode([String].self) }
 }
 
-/// `lead_process_events`: one scorer batch.
+/// `lead_process_events_leased` (023): one scorer batch, its outbox rows leased for `leaseSeconds` and returned.
 struct ProcessEvents: PostgresPreparedStatement {
-    static let sql = "SELECT inserted, duplicates, leads_created, leads_updated FROM lead_process_events($1::jsonb)"
-    typealias Row = (Int, Int, Int, Int)
+    static let sql = """
+        SELECT inserted, duplicates, leads_created, leads_updated, outbox_ids, message_ids, exchanges, routing_keys, bodies
+        FROM lead_process_events_leased($1::jsonb, $2::float8)
+        """
+    typealias Row = (counts: (Int, Int, Int, Int), messages: [OutboxMessage])
 
     var events: String
+    var leaseSeconds: Double
 
     func makeBindings() throws -> PostgresBindings {
         var bindings = PostgresBindings()
         bindings.append(events)
+        bindings.append(leaseSeconds)
         return bindings
     }
 
-    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+    func decodeRow(_ row: PostgresRow) throws -> Row {
+        let (inserted, duplicates, created, updated, ids, messageIDs, exchanges, routingKeys, bodies) = try row.decode(
+            (Int, Int, Int, Int, [Int64], [UUID], [String], [String], [String]).self
+        )
+        let messages = ids.indices.map { index in
+            OutboxMessage(
+                id: ids[index], messageID: messageIDs[index], exchange: exchanges[index],
+                routingKey: routingKeys[index], body: bodies[index]
+            )
+        }
+        return ((inserted, duplicates, created, updated), messages)
+    }
 }
 
 /// A relay's claim: the oldest unleased outbox rows nobody else holds.

@@ -123,6 +123,61 @@ import Testing
     /// goes through the loop. One seeded stream (people returning across sessions, anonymous history, contacts
     /// that may or may not make a lead, a contact in somebody else's session) runs through both paths under two
     /// prefixes; leads, stitching, ledger and each lead's messages must come out the same.
+    /// The scorer's call (migration 023): the batch's outbox rows come back to it, leased for the seconds it
+    /// asked, and are exactly the rows its transaction wrote; an outbox row written without the setting, later
+    /// in the same transaction, is not leased.
+    @Test func leasedBatchReturnsItsOwnOutboxRowsLeased() async throws {
+        _ = try await SharedStack.shared.start()  // migrated database
+        let session = "leased-\(UUID().uuidString.prefix(12).lowercased())"
+        let batch = JSONWriter.string(.array([
+            element(session: session, type: "page_view", lines: [Line(rule: "type:page_view", points: 1)], at: Date()),
+            element(
+                session: session, type: "face_analysis", lines: [Line(rule: "type:face_analysis", points: 80)], at: Date(),
+                email: "\(session)@example.com", name: "Leased Person", canCreate: true
+            ),
+        ]))
+        // Rolled back at the end: the check needs the transaction's own view, not its effects.
+        do {
+            try await check(batch)
+        } catch let error as PostgresTransactionError where error.closureError is Rollback {}
+    }
+
+    struct Rollback: Error {}
+
+    private func check(_ batch: String) async throws {
+        try await TestDatabase.client.withTransaction(logger: TestDatabase.logger) { connection in
+            var returned: [Int64] = []
+            var keys: [String] = []
+            for try await (ids, routingKeys) in try await connection.query(
+                "SELECT outbox_ids, routing_keys FROM lead_process_events_leased(\(batch)::jsonb, 15)", logger: TestDatabase.logger
+            ).decode(([Int64], [String]).self) {
+                returned = ids
+                keys = routingKeys
+            }
+            #expect(keys == ["lead.scored", "lead.created"], "the new lead's messages, in order: \(keys)")
+            var written: [Int64] = []
+            var leasedFor: [Double] = []
+            for try await (id, seconds) in try await connection.query(
+                """
+                SELECT id, extract(epoch FROM leased_until - now())::float8 FROM outbox
+                WHERE xmin = pg_current_xact_id()::xid ORDER BY id
+                """,
+                logger: TestDatabase.logger
+            ).decode((Int64, Double).self) {
+                written.append(id)
+                leasedFor.append(seconds)
+            }
+            #expect(returned == written, "returned \(returned), the transaction wrote \(written)")
+            #expect(leasedFor.allSatisfy { abs($0 - 15) < 0.001 }, "leases: \(leasedFor)")
+            let plain = try await connection.query(
+                "INSERT INTO outbox (exchange, routing_key, body) VALUES ('leads.events', 'test.plain', '{}') RETURNING leased_until IS NULL",
+                logger: TestDatabase.logger
+            )
+            for try await unleased in plain.decode(Bool.self) { #expect(unleased, "a row written without the setting is the relay's") }
+            throw Rollback()
+        }
+    }
+
     @Test func setBasedCreationHasTheLoopsEffects() async throws {
         _ = try await SharedStack.shared.start()
         let run = UUID().uuidString.prefix(8).lowercased()
