@@ -6,9 +6,10 @@ import Metrics
 import ServiceLifecycle
 import Synchronization
 
-/// Publishes the transactional outbox with confirms. Woken right after a local commit (the scorer's), and
-/// polling for rows other processes left behind (a crash between commit and publish) and for leased rows whose
-/// lease ended (a worker that dispatches its own rows, `OutboxDispatcher`, and could not). A message is deleted only
+/// Publishes the transactional outbox with confirms. Woken right after a local commit by a worker that does
+/// not dispatch its own rows (since migration 023 the scorer, lead-alerts and lead-conversion all do, through
+/// `OutboxDispatcher`), and polling for rows other processes left behind (a crash between commit and publish)
+/// and for leased rows whose lease ended (a worker that dispatched them and could not). A message is deleted only
 /// after the broker confirmed it, so it is published at least once, always under its stored `message_id`.
 ///
 /// Rounds are pipelined over `stores` (one database connection each): a round claims rows
