@@ -33,8 +33,7 @@ struct ScoringHandler: DeliveryHandler {
         var seen = Set<UUIDKey>()
         seen.reserveCapacity(items.count)
         let batch = items.filter { seen.insert(UUIDKey($0.event.eventID)).inserted }
-        let result = try await store.process(batch, logger: logger)
-        dispatcher.dispatch(result.messages)
+        let result = try await store.process(batch, logger: logger) { [dispatcher] in dispatcher.dispatch($0) }
         if result.deferred > 0 {
             deferred.increment(by: result.deferred)
         }

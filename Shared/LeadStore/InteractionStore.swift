@@ -78,8 +78,13 @@ package struct InteractionStore: Sendable {
     /// Writes the batch: interactions (idempotent on `event_id`), leads, ledger, outbox. Events whose session or
     /// contact another transaction (another scorer's batch) has locked wait for a second transaction, so the rest
     /// does not wait for that one to commit (018_scorer_try_locks.sql); either transaction's effects are whole.
-    /// The result carries the outbox rows both transactions committed, leased to the caller, to dispatch.
-    package func process(_ batch: [ScoredInteraction], logger: Logger) async throws -> BatchResult {
+    /// Each transaction's outbox rows, committed and leased to the caller, go to `committed` right after its
+    /// commit (so the first transaction's messages do not wait for the second), and are in the result too.
+    package func process(
+        _ batch: [ScoredInteraction],
+        logger: Logger,
+        committed: @Sendable ([OutboxMessage]) -> Void = { _ in }
+    ) async throws -> BatchResult {
         let (first, deferred) = try await connection.withTransaction(logger: logger) { connection in
             var held: [String] = []
             let keys = batch.flatMap(\.lockKeys)
@@ -88,10 +93,12 @@ package struct InteractionStore: Sendable {
             let result = now.isEmpty ? BatchResult() : try await Self.write(now, on: connection, logger: logger)
             return (result, later)
         }
+        committed(first.messages)
         guard !deferred.isEmpty else { return first }
         var second = try await connection.withTransaction(logger: logger) { connection in
             try await Self.write(deferred, on: connection, logger: logger)
         }
+        committed(second.messages)
         second.deferred = deferred.count
         return first + second
     }

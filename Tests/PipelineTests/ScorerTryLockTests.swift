@@ -3,13 +3,16 @@ import LeadCore
 import LeadStore
 import Logging
 import PostgresNIO
+import Synchronization
 import Testing
 
 /// A scorer's batch while another transaction (another scorer's batch) holds one of its sessions: the rest of
 /// the batch commits without waiting for it, the held event after it, and every event once (018).
 @Suite struct ScorerTryLockTests {
-    func scored(session: String) -> InteractionStore.ScoredInteraction {
-        let event = InteractionEvent(sessionID: session, type: .pageView, sourcePage: "/try-lock")
+    func scored(session: String, email: String? = nil) -> InteractionStore.ScoredInteraction {
+        let event = email.map {
+            InteractionEvent(sessionID: session, type: .faceAnalysis, sourcePage: "/try-lock", contact: .init(name: "Try Lock", email: $0))
+        } ?? InteractionEvent(sessionID: session, type: .pageView, sourcePage: "/try-lock")
         return .init(event: event, score: InteractionScorer().score(event), lead: LeadRules.candidate(for: event))
     }
 
@@ -35,12 +38,19 @@ import Testing
         }
         for await _ in lockTaken { break }
 
-        let batch = [scored(session: held), scored(session: free), scored(session: held)]
-        let processing = Task { try await store.process(batch, logger: TestDatabase.logger) }
-        // The free session's interaction commits while the held one's still waits for the lock.
+        // The free session's event makes a lead: its messages are handed over after its own commit.
+        let batch = [scored(session: held), scored(session: free, email: "\(free)@example.com"), scored(session: held)]
+        let handedOver = Mutex<[[OutboxMessage]]>([])
+        let processing = Task {
+            try await store.process(batch, logger: TestDatabase.logger) { messages in handedOver.withLock { $0.append(messages) } }
+        }
+        // The free session's interaction commits, and its messages are handed over, while the held one's still
+        // waits for the lock.
         try await eventually("the free session's interaction committed") {
             try await TestDatabase.count("SELECT count(*) FROM user_interactions WHERE session_id = \(free)") == 1 ? true : nil
         }
+        let firstHandover = try await eventually("the first transaction's messages handed over") { handedOver.withLock { $0.first } }
+        #expect(firstHandover.map(\.routingKey) == ["lead.scored", "lead.created"])
         #expect(try await TestDatabase.count("SELECT count(*) FROM user_interactions WHERE session_id = \(held)") == 0)
 
         release.yield()
@@ -48,6 +58,8 @@ import Testing
         let result = try await processing.value
         #expect(result.inserted == 3)
         #expect(result.deferred == 2)
+        #expect(handedOver.withLock { $0.count } == 2, "one handover per transaction")
+        #expect(handedOver.withLock { $0.flatMap { $0 } } == result.messages)
         #expect(try await TestDatabase.count("SELECT count(*) FROM user_interactions WHERE session_id = \(held)") == 2)
 
         // The same batch again (a redelivery) changes nothing.
