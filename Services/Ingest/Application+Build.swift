@@ -18,11 +18,12 @@ func buildIngestApplication(
     }()
     // A request waits at most this long for the broker's confirm (a resource alarm holds confirms back),
     // then gets 503; a late confirm is harmless, the client's retry has the same event_id.
+    let env = EnvironmentReader()
     var amqp = configuration.amqp
-    amqp.confirmTimeout = .milliseconds(try EnvironmentReader().int("INGEST_CONFIRM_TIMEOUT_MS", default: 5000))
+    amqp.confirmTimeout = .milliseconds(try env.int("INGEST_CONFIRM_TIMEOUT_MS", default: 5000))
     // One connection by default: measured in `make bench`, one shared connection cost the broker ~10 % and
     // lead-ingest ~13 % less CPU a request than two (larger batches per channel), for ~13 % more requests/s.
-    let connectionCount = try EnvironmentReader().int("INGEST_BROKER_CONNECTIONS", default: 1)
+    let connectionCount = try env.int("INGEST_BROKER_CONNECTIONS", default: 1)
     guard (1...16).contains(connectionCount) else {
         throw ConfigurationError("INGEST_BROKER_CONNECTIONS must be 1 to 16, got \(connectionCount)")
     }
@@ -45,7 +46,7 @@ func buildIngestApplication(
         async let databaseUp = database.isReachable(logger: logger)
         return Readiness(checks: ["broker": publisher.isConnected, "database": await databaseUp], required: ["broker"])
     }
-    let web = try WebKitConfiguration(environment: EnvironmentReader(), secretKeys: configuration.ingestAPIKeys)
+    let web = try WebKitConfiguration(environment: env, secretKeys: configuration.ingestAPIKeys)
     let authenticator = IngestAuthenticator(secretKeys: configuration.ingestAPIKeys, web: web)
     let tokens = SessionTokens(secret: web.sessionSecret)
     router.add(middleware: CORSMiddleware(authenticator: authenticator))

@@ -13,7 +13,9 @@ ALTER TABLE outbox ALTER COLUMN leased_until SET DEFAULT
 -- are the rows above the sequence's last value before the batch that this transaction wrote (ids are drawn in
 -- increasing order, so every row written later has a larger id; rows other transactions wrote meanwhile are
 -- told apart by xmin). lead_process_events runs no subtransactions, so its rows' xmin is this transaction's;
--- a transaction that has written nothing has no id yet, and gets no rows.
+-- a transaction that has written nothing has no id yet, and gets no rows. (outbox_id_seq has CACHE 1; with a
+-- larger cache a session's pre-drawn ids could lie below the floor, and such rows would reach the relay when
+-- their lease ends rather than the scorer's dispatcher: late, never lost.)
 CREATE FUNCTION lead_process_events_leased(p_events JSONB, p_lease_seconds DOUBLE PRECISION)
 RETURNS TABLE (inserted INTEGER, duplicates INTEGER, leads_created INTEGER, leads_updated INTEGER,
                outbox_ids BIGINT[], message_ids UUID[], exchanges TEXT[], routing_keys TEXT[], bodies TEXT[])
