@@ -194,3 +194,10 @@ package final class AMQPConnection: Sendable, CustomStringConvertible {
         if needsWake { lp_wake(wakeFD) }
     }
 }
+
+extension AMQPConnection.Command {
+    var isPublish: Bool {
+        if case .publish = self { return true }
+        return false
+    }
+}

@@ -15,6 +15,8 @@
 #endif
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -299,6 +301,13 @@ static inline int lp_publish(amqp_connection_state_t conn, const char *exchange,
         return -1;
     }
     return 0;
+}
+
+/// Holds (`on` = 1) or releases (0) the socket's partial segments: publishes written between the two leave
+/// in as few segments as fit, instead of one (or more) each.
+static inline void lp_cork(amqp_connection_state_t conn, int on) {
+    int fd = amqp_get_sockfd(conn);
+    if (fd >= 0) (void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
 }
 
 static inline int lp_ack(amqp_connection_state_t conn, uint64_t tag, int multiple) {

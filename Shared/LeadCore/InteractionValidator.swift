@@ -68,7 +68,8 @@ package struct InteractionValidator: Sendable {
         guard length >= 1, length <= Self.maxSessionIDLength else {
             throw .invalid("session_id", "session_id must be 1 to \(Self.maxSessionIDLength) characters")
         }
-        guard !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+        // The control characters (general category Cc) are exactly U+0000-U+001F and U+007F-U+009F.
+        guard !text.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) else {
             throw .invalid("session_id", "session_id must not contain control characters")
         }
         return text

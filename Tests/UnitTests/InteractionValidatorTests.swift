@@ -126,4 +126,19 @@ import Testing
         let text = String(decoding: event.encoded(), as: UTF8.self)
         #expect(text.contains(event.eventID.uuidString.lowercased()))
     }
+
+    /// `encoded()` writes the fields directly; its bytes must stay those of the generic writer (sorted keys),
+    /// with every optional field present or absent.
+    @Test(arguments: [
+        #"{"session_id": "s", "type": "page_view"}"#,
+        #"{"session_id": "s\"q", "type": "search", "user_id": 42, "source_page": "/a\nb", "data": {"q": "é", "z": [1, null]}}"#,
+        #"{"session_id": "s", "type": "consultation", "contact": {"name": "Ana", "email": "ana@example.com", "phone": "+44 7700 900123"}, "consent": {"marketing": true}}"#,
+        #"{"session_id": "s", "type": "consultation", "contact": {"phone": "+44 7700 900123"}, "consent": {}}"#,
+        #"{"session_id": "s", "type": "consultation", "contact": {"email": "ana@example.com"}, "consent": {"marketing": false}}"#,
+    ])
+    func encodedBytesAreTheGenericWritersBytes(json: String) throws {
+        let event = try validate(json)
+        #expect(event.encoded() == JSONWriter.data(event.jsonValue))
+        #expect(try InteractionEvent.decode(event.encoded()) == event)
+    }
 }

@@ -91,4 +91,15 @@ import Testing
         #expect(JSONCoding.formatTimestamp(date) == "2026-11-26T09:30:00.123Z")
         #expect(JSONCoding.parseTimestamp(JSONCoding.formatTimestamp(date)) == Date(timeIntervalSince1970: 1_795_685_400.123))
     }
+
+    @Test(arguments: [
+        (0.0, "1970-01-01T00:00:00.000Z"),
+        (951_825_599.9996, "2000-02-29T12:00:00.000Z"),  // rounds up into the next second
+        (1_798_761_599.999, "2026-12-31T23:59:59.999Z"),
+        (-1.5, "1969-12-31T23:59:58.500Z"),
+        (253_402_300_799.0, "9999-12-31T23:59:59.000Z"),
+    ])
+    func timestampsAreFormattedDigitByDigit(seconds: Double, text: String) {
+        #expect(JSONCoding.formatTimestamp(Date(timeIntervalSince1970: seconds)) == text)
+    }
 }
