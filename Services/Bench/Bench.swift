@@ -208,17 +208,36 @@ struct Bench {
         log("end to end at \(options.e2eRate) events/s")
         // Autovacuum passes that ran during the run: after the scorer phases' bulk of rows they compete for the CPUs.
         let autovacuumsBefore = try await autovacuumCount(database)
+        // Each process's CPU over the run (sending and draining), to say where a lead's CPU goes.
+        let processes: [(String, [Int32])] = [
+            ("broker", ProcessCPU.pids(named: "beam.smp")), ("ingest", [services.ingest.pid]), ("scorer", [scorer.pid]),
+            ("conversion", [conversion.pid]), ("alerts", [alerts.pid]), ("bench", [getpid()]),
+        ]
+        let cpuBefore = processes.map { ProcessCPU.seconds($0.1) }
+        let postgresBefore = Dictionary(uniqueKeysWithValues: ProcessCPU.pids(named: "postgres").map { ($0, ProcessCPU.seconds($0)) })
         let e2e = try await EndToEnd(
             ingestURL: "http://127.0.0.1:\(Self.ingestPort)", apiKey: Self.apiKey, database: database,
             configuration: configuration, webhooks: webhooks, logger: logger
         ).run(rate: options.e2eRate, seconds: options.seconds)
         let autovacuums = try await autovacuumCount(database) - autovacuumsBefore
+        var cpuPerLead: [String: Double] = [:]
+        for ((name, pids), before) in zip(processes, cpuBefore) {
+            cpuPerLead[name] = rounded((ProcessCPU.seconds(pids) - before) * 1e6 / Double(max(e2e.count, 1)), 0)
+        }
+        let postgresSeconds = ProcessCPU.pids(named: "postgres").reduce(0) { $0 + ProcessCPU.seconds($1) - (postgresBefore[$1] ?? 0) }
+        cpuPerLead["postgres"] = rounded(postgresSeconds * 1e6 / Double(max(e2e.count, 1)), 0)
         report.emit(
             "e2e.lead",
             ["rate_per_s": options.e2eRate, "leads": e2e.count, "missing": e2e.missing,
              "row_p50_ms": e2e.rowP50, "row_p99_ms": e2e.rowP99, "bus_p50_ms": e2e.busP50, "bus_p99_ms": e2e.busP99,
              "cpu_busy_percent": e2e.cpuBusyPercent, "autovacuum_passes": autovacuums],
             summary: "202 → lead row p50 \(e2e.rowP50) ms p99 \(e2e.rowP99) ms; 202 → lead.scored on the bus p50 \(e2e.busP50) ms p99 \(e2e.busP99) ms (\(e2e.count) leads, \(e2e.missing) missing; CPUs \(e2e.cpuBusyPercent) % busy while sending; \(autovacuums) autovacuum/autoanalyze passes finished meanwhile)"
+        )
+        let cpuOrder = ["broker", "postgres", "ingest", "scorer", "conversion", "alerts", "bench"]
+        report.emit(
+            "e2e.cpu",
+            cpuPerLead.mapValues { $0 as Any }.merging(["unit": "µs per lead", "leads": e2e.count]) { $1 },
+            summary: "CPU a lead over the run: " + cpuOrder.map { "\($0) \(Int(cpuPerLead[$0] ?? 0)) µs" }.joined(separator: ", ")
         )
         report.emit(
             "alerts.latency",

@@ -5,6 +5,7 @@ import Logging
 @main
 struct LeadConversion {
     static func main() async {
+        Bootstrap.tasksOnEventLoops(enabledByDefault: true)
         await Bootstrap.run(label: "lead-conversion") {
             let configuration = try ServiceConfiguration()
             let registry = Bootstrap.process(label: "lead-conversion", logLevel: configuration.logLevel)

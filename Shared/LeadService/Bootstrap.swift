@@ -1,6 +1,8 @@
 import Foundation
 import Logging
 import Metrics
+import NIOCore
+import NIOPosix
 import Prometheus
 
 /// Process-wide set-up, done once in `main`.
@@ -17,6 +19,15 @@ package enum Bootstrap {
         ]
         MetricsSystem.bootstrap(factory)
         return registry
+    }
+
+    /// Makes NIO's event loops run Swift Concurrency's tasks (`LEAD_TASKS_ON_EVENT_LOOPS=on|off`, default
+    /// `enabledByDefault`), so that a task awaiting a database reply or an HTTP response resumes on the loop
+    /// that received it instead of being handed to another thread. Call first in `main`.
+    package static func tasksOnEventLoops(enabledByDefault: Bool) {
+        let setting = ProcessInfo.processInfo.environment["LEAD_TASKS_ON_EVENT_LOOPS"]
+        guard setting.map({ $0 == "on" }) ?? enabledByDefault else { return }
+        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
     }
 
     /// Runs a service's `main`: a configuration error or a start-up failure is one clear log line and exit 1.
