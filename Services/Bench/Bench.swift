@@ -297,15 +297,26 @@ struct Bench {
             let baseline = try await scorerBench.fill(events: options.scorerEvents, tag: "bench\(count)-\(UUID().uuidString.prefix(6))")
             try await scorerBench.analyze()
             let started = ContinuousClock.now
+            // Where the 2 cores go: the machine's busy share, and each party's CPU an event.
+            let machineBefore = CPUTimes.read()
+            let brokerPIDs = ProcessCPU.pids(named: "beam.smp")
+            let brokerBefore = ProcessCPU.seconds(brokerPIDs)
+            let postgresBefore = Dictionary(uniqueKeysWithValues: ProcessCPU.pids(named: "postgres").map { ($0, ProcessCPU.seconds($0)) })
             let scorers = try await (0..<count).asyncMap { index in
                 try await start("lead-scorer", label: "scorer-\(count)-\(index)", port: 9121 + index, extra: ["SCORER_METRICS_PORT": "\(9121 + index)"])
             }
             let rate = try await scorerBench.measure(events: options.scorerEvents, baseline: baseline, since: started)
+            let busy = CPUTimes.read().busyPercent(since: machineBefore)
+            let perEvent = { (seconds: Double) in rounded(seconds * 1e6 / Double(options.scorerEvents), 0) }
+            let scorerCPU = perEvent(scorers.reduce(0) { $0 + ProcessCPU.seconds($1.pid) })
+            let brokerCPU = perEvent(ProcessCPU.seconds(brokerPIDs) - brokerBefore)
+            let postgresCPU = perEvent(ProcessCPU.pids(named: "postgres").reduce(0) { $0 + ProcessCPU.seconds($1) - (postgresBefore[$1] ?? 0) })
             report.emit(
                 "scorer.x\(count)",
                 ["events_per_s": rounded(rate, 0), "events": options.scorerEvents, "scorers": count, "contact_share": 0.3,
-                 "ratio_to_database_ceiling": rounded(rate / databaseCeiling)],
-                summary: "\(Int(rate)) events/s with \(count) scorer(s), \(rounded(rate / databaseCeiling, 2))× database ceiling"
+                 "ratio_to_database_ceiling": rounded(rate / databaseCeiling), "cpu_busy_percent": busy,
+                 "scorer_cpu_us_per_event": scorerCPU, "postgres_cpu_us_per_event": postgresCPU, "broker_cpu_us_per_event": brokerCPU],
+                summary: "\(Int(rate)) events/s with \(count) scorer(s), \(rounded(rate / databaseCeiling, 2))× database ceiling; CPU an event: postgres \(Int(postgresCPU)) µs, scorer \(Int(scorerCPU)) µs, broker \(Int(brokerCPU)) µs (CPUs \(busy) % busy)"
             )
             try await stop(scorers)
         }

@@ -91,6 +91,7 @@ extension PackageResources {
         ("021_scorer_inlined_messages.sql", _21_scorer_inlined_messages_sql),
         ("022_leads_without_score_index.sql", _22_leads_without_score_index_sql),
         ("023_scorer_direct_outbox.sql", _23_scorer_direct_outbox_sql),
+        ("024_scorer_try_locks_per_lead.sql", _24_scorer_try_locks_per_lead_sql),
     ]
 
     /// Every embedded `NNN_name.sql`, sorted by number.

@@ -66,4 +66,61 @@ import Testing
         let again = try await store.process(batch, logger: TestDatabase.logger)
         #expect(again.inserted == 0 && again.duplicates == 3 && again.deferred == 0)
     }
+
+    /// A person's lead reached through a key the holder does not have (another session, their email): the
+    /// event still waits for the holder (024), and the rest of the batch does not.
+    @Test func eventsReachingAHeldLeadThroughAnotherKeyWait() async throws {
+        _ = try await SharedStack.shared.start()  // migrated database
+        let tag = UUID().uuidString.prefix(8).lowercased()
+        let firstSession = "try-lead-a-\(tag)"
+        let secondSession = "try-lead-b-\(tag)"
+        let free = "try-lead-free-\(tag)"
+        let email = "try-lead-\(tag)@example.com"
+        let configuration = try DatabaseConfiguration(url: TestEnvironment.databaseURL)
+        let store = InteractionStore(connection: DedicatedConnection(configuration: configuration, logger: TestDatabase.logger))
+        let holder = DedicatedConnection(configuration: configuration, logger: TestDatabase.logger)
+        defer { Task { await store.close(); await holder.close() } }
+
+        let created = try await store.process([scored(session: firstSession, email: email)], logger: TestDatabase.logger)
+        #expect(created.leadsCreated == 1)
+        let leadID = try #require(try await TestDatabase.scalar("SELECT lead_id FROM session_leads WHERE session_id = \(firstSession)", as: Int.self))
+
+        // Another scorer's first transaction try-locks the first session, and with it the session's lead, and
+        // updates the lead (its row stays locked until that transaction ends).
+        let (released, release) = AsyncStream<Void>.makeStream()
+        let (lockTaken, locked) = AsyncStream<[String]>.makeStream()
+        let holding = Task {
+            try await holder.withTransaction(logger: TestDatabase.logger) { connection in
+                var held: [String] = []
+                for try await value in try await connection.query(
+                    "SELECT lead_try_lock_keys(\(["s:" + firstSession]))", logger: TestDatabase.logger
+                ).decode([String].self) { held = value }
+                _ = try await connection.query("SELECT id FROM leads WHERE id = \(leadID) FOR NO KEY UPDATE", logger: TestDatabase.logger)
+                locked.yield(held)
+                for await _ in released { break }
+            }
+        }
+        var heldByHolder: [String]?
+        for await value in lockTaken {
+            heldByHolder = value
+            break
+        }
+        #expect(heldByHolder == [], "nothing held the first session before")
+
+        // The same person's event in a second session, by email: no key in common with the holder's.
+        let batch = [scored(session: secondSession, email: email), scored(session: free, email: "\(free)@example.com")]
+        let processing = Task { try await store.process(batch, logger: TestDatabase.logger) }
+        try await eventually("the free session's interaction committed") {
+            try await TestDatabase.count("SELECT count(*) FROM user_interactions WHERE session_id = \(free)") == 1 ? true : nil
+        }
+        #expect(try await TestDatabase.count("SELECT count(*) FROM user_interactions WHERE session_id = \(secondSession)") == 0)
+
+        release.yield()
+        try await holding.value
+        let result = try await processing.value
+        #expect(result.inserted == 2)
+        #expect(result.deferred == 1)
+        #expect(try await TestDatabase.scalar("SELECT lead_id FROM user_interactions WHERE session_id = \(secondSession)", as: Int.self) == leadID)
+        #expect(try await TestDatabase.count("SELECT count(*) FROM leads WHERE email_normalized = \(email)") == 1)
+    }
 }
