@@ -5,7 +5,6 @@ import Logging
 @main
 struct LeadAdmin {
     static func main() async {
-        Bootstrap.tasksOnEventLoops(enabledByDefault: false)
         await Bootstrap.run(label: "lead-admin") {
             let configuration = try ServiceConfiguration()
             let registry = Bootstrap.process(label: "lead-admin", logLevel: configuration.logLevel)

@@ -214,7 +214,7 @@ struct Bench {
             ("conversion", [conversion.pid]), ("alerts", [alerts.pid]), ("bench", [getpid()]),
         ]
         let cpuBefore = processes.map { ProcessCPU.seconds($0.1) }
-        let postgresBefore = Dictionary(uniqueKeysWithValues: ProcessCPU.pids(named: "postgres").map { ($0, ProcessCPU.seconds($0)) })
+        let postgresBefore = ProcessCPU.snapshot(named: "postgres")
         let e2e = try await EndToEnd(
             ingestURL: "http://127.0.0.1:\(Self.ingestPort)", apiKey: Self.apiKey, database: database,
             configuration: configuration, webhooks: webhooks, logger: logger
@@ -224,8 +224,7 @@ struct Bench {
         for ((name, pids), before) in zip(processes, cpuBefore) {
             cpuPerLead[name] = rounded((ProcessCPU.seconds(pids) - before) * 1e6 / Double(max(e2e.count, 1)), 0)
         }
-        let postgresSeconds = ProcessCPU.pids(named: "postgres").reduce(0) { $0 + ProcessCPU.seconds($1) - (postgresBefore[$1] ?? 0) }
-        cpuPerLead["postgres"] = rounded(postgresSeconds * 1e6 / Double(max(e2e.count, 1)), 0)
+        cpuPerLead["postgres"] = rounded(ProcessCPU.seconds(named: "postgres", since: postgresBefore) * 1e6 / Double(max(e2e.count, 1)), 0)
         report.emit(
             "e2e.lead",
             ["rate_per_s": options.e2eRate, "leads": e2e.count, "missing": e2e.missing,
@@ -301,7 +300,7 @@ struct Bench {
             let machineBefore = CPUTimes.read()
             let brokerPIDs = ProcessCPU.pids(named: "beam.smp")
             let brokerBefore = ProcessCPU.seconds(brokerPIDs)
-            let postgresBefore = Dictionary(uniqueKeysWithValues: ProcessCPU.pids(named: "postgres").map { ($0, ProcessCPU.seconds($0)) })
+            let postgresBefore = ProcessCPU.snapshot(named: "postgres")
             let scorers = try await (0..<count).asyncMap { index in
                 try await start("lead-scorer", label: "scorer-\(count)-\(index)", port: 9121 + index, extra: ["SCORER_METRICS_PORT": "\(9121 + index)"])
             }
@@ -310,7 +309,7 @@ struct Bench {
             let perEvent = { (seconds: Double) in rounded(seconds * 1e6 / Double(options.scorerEvents), 0) }
             let scorerCPU = perEvent(scorers.reduce(0) { $0 + ProcessCPU.seconds($1.pid) })
             let brokerCPU = perEvent(ProcessCPU.seconds(brokerPIDs) - brokerBefore)
-            let postgresCPU = perEvent(ProcessCPU.pids(named: "postgres").reduce(0) { $0 + ProcessCPU.seconds($1) - (postgresBefore[$1] ?? 0) })
+            let postgresCPU = perEvent(ProcessCPU.seconds(named: "postgres", since: postgresBefore))
             report.emit(
                 "scorer.x\(count)",
                 ["events_per_s": rounded(rate, 0), "events": options.scorerEvents, "scorers": count, "contact_share": 0.3,

@@ -246,4 +246,15 @@ enum ProcessCPU {
     }
 
     static func seconds(_ pids: [Int32]) -> Double { pids.reduce(0) { $0 + seconds($1) } }
+
+    /// The CPU seconds of each process named `name` so far, for `seconds(named:since:)`.
+    static func snapshot(named name: String) -> [Int32: Double] {
+        Dictionary(uniqueKeysWithValues: pids(named: name).map { ($0, seconds($0)) })
+    }
+
+    /// The CPU seconds the processes named `name` used since `snapshot` (PostgreSQL's backends come and go:
+    /// one started meanwhile counts whole, one that ended does not count).
+    static func seconds(named name: String, since snapshot: [Int32: Double]) -> Double {
+        pids(named: name).reduce(0) { $0 + seconds($1) - (snapshot[$1] ?? 0) }
+    }
 }

@@ -5,7 +5,6 @@ import Logging
 @main
 struct LeadIngest {
     static func main() async {
-        Bootstrap.tasksOnEventLoops(enabledByDefault: false)
         await Bootstrap.run(label: "lead-ingest") {
             let configuration = try ServiceConfiguration()
             let registry = Bootstrap.process(label: "lead-ingest", logLevel: configuration.logLevel)

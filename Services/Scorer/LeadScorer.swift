@@ -5,7 +5,6 @@ import Logging
 @main
 struct LeadScorer {
     static func main() async {
-        Bootstrap.tasksOnEventLoops(enabledByDefault: false)
         await Bootstrap.run(label: "lead-scorer") {
             let configuration = try ServiceConfiguration()
             let registry = Bootstrap.process(label: "lead-scorer", logLevel: configuration.logLevel)

@@ -21,18 +21,19 @@ package enum Bootstrap {
         return registry
     }
 
-    /// Makes NIO's event loops run Swift Concurrency's tasks (`LEAD_TASKS_ON_EVENT_LOOPS=on|off`, default
-    /// `enabledByDefault`), so that a task awaiting a database reply or an HTTP response resumes on the loop
-    /// that received it instead of being handed to another thread. Call first in `main`.
-    package static func tasksOnEventLoops(enabledByDefault: Bool) {
-        let setting = ProcessInfo.processInfo.environment["LEAD_TASKS_ON_EVENT_LOOPS"]
-        guard setting.map({ $0 == "on" }) ?? enabledByDefault else { return }
+    /// Makes NIO's event loops run Swift Concurrency's tasks when `LEAD_TASKS_ON_EVENT_LOOPS` says `on` (or, unset,
+    /// when `enabledByDefault`), so that a task awaiting a database reply or an HTTP response resumes on the loop
+    /// that read it instead of being handed to a thread of the global pool.
+    static func configureTaskExecutor(enabledByDefault: Bool) throws {
+        guard try EnvironmentReader().onOff("LEAD_TASKS_ON_EVENT_LOOPS", default: enabledByDefault) else { return }
         NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
     }
 
     /// Runs a service's `main`: a configuration error or a start-up failure is one clear log line and exit 1.
-    package static func run(label: String, _ body: @Sendable () async throws -> Void) async {
+    /// `tasksOnEventLoops` is this service's default for `LEAD_TASKS_ON_EVENT_LOOPS`.
+    package static func run(label: String, tasksOnEventLoops: Bool = false, _ body: @Sendable () async throws -> Void) async {
         do {
+            try configureTaskExecutor(enabledByDefault: tasksOnEventLoops)
             try await body()
         } catch {
             let logger = Logger(label: label)

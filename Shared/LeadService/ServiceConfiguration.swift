@@ -93,6 +93,16 @@ package struct EnvironmentReader: Sendable {
         return value
     }
 
+    /// `on` or `off`.
+    package func onOff(_ name: String, default fallback: Bool) throws -> Bool {
+        switch string(name) {
+        case nil: return fallback
+        case "on": return true
+        case "off": return false
+        case let other?: throw ConfigurationError("\(name) must be on or off, got \(other)")
+        }
+    }
+
     package func list(_ name: String, default fallback: [String]) -> [String] {
         guard let text = string(name) else { return fallback }
         return text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }

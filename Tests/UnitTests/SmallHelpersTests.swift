@@ -19,6 +19,15 @@ import Testing
         #expect(seen.count == 2_000)
     }
 
+    @Test func onOffSettingsAreReadStrictly() throws {
+        let reader = EnvironmentReader(["A": "on", "B": "off", "C": " ", "D": "yes"])
+        #expect(try reader.onOff("A", default: false) == true)
+        #expect(try reader.onOff("B", default: true) == false)
+        #expect(try reader.onOff("C", default: true) == true, "blank is unset")
+        #expect(try reader.onOff("unset", default: false) == false)
+        #expect(throws: ConfigurationError.self) { try reader.onOff("D", default: false) }
+    }
+
     @Test func headerValueMatchesTheSubscript() {
         var fields = HTTPFields()
         #expect(fields.value(.authorization) == nil)
