@@ -16,6 +16,38 @@ import Testing
         return .init(event: event, score: InteractionScorer().score(event), lead: LeadRules.candidate(for: event))
     }
 
+    /// A transaction on `holder` that has run `statements` and stays open, holding their locks, until released.
+    struct HeldTransaction {
+        let end: @Sendable () -> Void
+        let task: Task<Void, any Error>
+
+        /// Ends the transaction and waits for it.
+        func release() async throws {
+            end()
+            try await task.value
+        }
+    }
+
+    static func hold(_ statements: [PostgresQuery], on holder: DedicatedConnection) async throws -> HeldTransaction {
+        let (released, release) = AsyncStream<Void>.makeStream()
+        let (lockTaken, locked) = AsyncStream<Void>.makeStream()
+        let task = Task {
+            defer { locked.finish() }
+            try await holder.withTransaction(logger: TestDatabase.logger) { connection in
+                for statement in statements { _ = try await connection.query(statement, logger: TestDatabase.logger) }
+                locked.yield()
+                for await _ in released { break }
+            }
+        }
+        var taken = false
+        for await _ in lockTaken {
+            taken = true
+            break
+        }
+        if !taken { try await task.value }  // the holder failed before its locks were taken: its error
+        return HeldTransaction(end: { release.yield() }, task: task)
+    }
+
     @Test func eventsOfAHeldSessionWaitTheRestDoesNot() async throws {
         _ = try await SharedStack.shared.start()  // migrated database
         let tag = UUID().uuidString.prefix(8).lowercased()
@@ -27,16 +59,7 @@ import Testing
         defer { Task { await store.close(); await holder.close() } }
 
         // Another transaction holds the session's lock, as lead_process_events takes it, until released.
-        let (released, release) = AsyncStream<Void>.makeStream()
-        let (lockTaken, locked) = AsyncStream<Void>.makeStream()
-        let holding = Task {
-            try await holder.withTransaction(logger: TestDatabase.logger) { connection in
-                _ = try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\("s:" + held), 7))", logger: TestDatabase.logger)
-                locked.yield()
-                for await _ in released { break }
-            }
-        }
-        for await _ in lockTaken { break }
+        let holding = try await Self.hold(["SELECT pg_advisory_xact_lock(hashtextextended(\("s:" + held), 7))"], on: holder)
 
         // The free session's event makes a lead: its messages are handed over after its own commit.
         let batch = [scored(session: held), scored(session: free, email: "\(free)@example.com"), scored(session: held)]
@@ -53,8 +76,7 @@ import Testing
         #expect(firstHandover.map(\.routingKey) == ["lead.scored", "lead.created"])
         #expect(try await TestDatabase.count("SELECT count(*) FROM user_interactions WHERE session_id = \(held)") == 0)
 
-        release.yield()
-        try await holding.value
+        try await holding.release()
         let result = try await processing.value
         #expect(result.inserted == 3)
         #expect(result.deferred == 2)
@@ -87,20 +109,13 @@ import Testing
 
         // Another scorer's first transaction (a large batch) try-locked the first session and with it the
         // session's lead, and updated the lead: its row stays locked until that transaction ends.
-        let (released, release) = AsyncStream<Void>.makeStream()
-        let (lockTaken, locked) = AsyncStream<Void>.makeStream()
-        let holding = Task {
-            try await holder.withTransaction(logger: TestDatabase.logger) { connection in
-                _ = try await connection.query(
-                    "SELECT pg_advisory_xact_lock(hashtextextended(\("s:" + firstSession), 7)), pg_advisory_xact_lock(hashtextextended(\("l:\(leadID)"), 7))",
-                    logger: TestDatabase.logger
-                )
-                _ = try await connection.query("SELECT id FROM leads WHERE id = \(leadID) FOR NO KEY UPDATE", logger: TestDatabase.logger)
-                locked.yield()
-                for await _ in released { break }
-            }
-        }
-        for await _ in lockTaken { break }
+        let holding = try await Self.hold(
+            [
+                "SELECT pg_advisory_xact_lock(hashtextextended(\("s:" + firstSession), 7)), pg_advisory_xact_lock(hashtextextended(\("l:\(leadID)"), 7))",
+                "SELECT id FROM leads WHERE id = \(leadID) FOR NO KEY UPDATE",
+            ],
+            on: holder
+        )
 
         // The same person's event in a second session, by email (no key in common with the holder's), in a
         // batch of 101 keys (two sessions with an email each, 97 sessions without).
@@ -112,8 +127,7 @@ import Testing
         }
         #expect(try await TestDatabase.count("SELECT count(*) FROM user_interactions WHERE session_id = \(secondSession)") == 0)
 
-        release.yield()
-        try await holding.value
+        try await holding.release()
         let result = try await processing.value
         #expect(result.inserted == 99)
         #expect(result.deferred == 1)
