@@ -55,12 +55,22 @@ final class BenchProcess: @unchecked Sendable {
 
     var pid: Int32 { process.processIdentifier }
 
-    /// Whether something already answers on `port` (a service left from an earlier run would pass the readiness
-    /// check in place of the one just started).
-    static func answers(on port: Int) async -> Bool {
-        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/readyz")
-        request.method = .GET
-        return (try? await HTTPClient.shared.execute(request, timeout: .seconds(2))) != nil
+    /// Whether something already listens on `port` (a service left from an earlier run would pass the readiness
+    /// check in place of the one just started). A plain TCP connect: AsyncHTTPClient retries a refused
+    /// connection until the request's deadline, so an HTTP probe of a free port took its whole timeout (2 s).
+    static func answers(on port: Int) -> Bool {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
     }
 
     func waitReady(timeout: Duration = .seconds(60)) async throws {
