@@ -385,11 +385,3 @@ struct Bench {
         FileHandle.standardError.write(Data("[bench] \(message)\n".utf8))
     }
 }
-
-extension Sequence {
-    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
-        var results: [T] = []
-        for element in self { results.append(try await transform(element)) }
-        return results
-    }
-}
