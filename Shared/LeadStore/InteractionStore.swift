@@ -90,13 +90,14 @@ package struct InteractionStore: Sendable {
             let keys = batch.flatMap(\.lockKeys)
             for try await value in try await connection.execute(TryLockKeys(keys: keys), logger: logger) { held = value }
             let (now, later) = Self.split(batch, held: Set(held))
-            let result = now.isEmpty ? BatchResult() : try await Self.write(now, on: connection, logger: logger)
+            // The try-lock took every key of `now` for this transaction: the batch function need not take them.
+            let result = now.isEmpty ? BatchResult() : try await Self.write(now, keysLocked: true, on: connection, logger: logger)
             return (result, later)
         }
         committed(first.messages)
         guard !deferred.isEmpty else { return first }
         var second = try await connection.withTransaction(logger: logger) { connection in
-            try await Self.write(deferred, on: connection, logger: logger)
+            try await Self.write(deferred, keysLocked: false, on: connection, logger: logger)
         }
         committed(second.messages)
         second.deferred = deferred.count
@@ -122,10 +123,12 @@ package struct InteractionStore: Sendable {
         return (now, later)
     }
 
-    private static func write(_ batch: [ScoredInteraction], on connection: PostgresConnection, logger: Logger) async throws -> BatchResult {
+    private static func write(
+        _ batch: [ScoredInteraction], keysLocked: Bool, on connection: PostgresConnection, logger: Logger
+    ) async throws -> BatchResult {
         let json = "[" + batch.map(\.json).joined(separator: ",") + "]"
         var result = BatchResult()
-        let statement = ProcessEvents(events: json, leaseSeconds: OutboxStore.leaseSeconds)
+        let statement = ProcessEvents(events: json, leaseSeconds: OutboxStore.leaseSeconds, keysLocked: keysLocked)
         for try await (counts, messages) in try await connection.execute(statement, logger: logger) {
             (result.inserted, result.duplicates, result.leadsCreated, result.leadsUpdated) = counts
             result.messages = messages

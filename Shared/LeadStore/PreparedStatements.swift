@@ -22,21 +22,24 @@ struct TryLockKeys: PostgresPreparedStatement {
     func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode([String].self) }
 }
 
-/// `lead_process_events_leased` (023): one scorer batch, its outbox rows leased for `leaseSeconds` and returned.
+/// `lead_process_events_leased` (023, 025): one scorer batch, its outbox rows leased for `leaseSeconds` and
+/// returned. `keysLocked`: this transaction already holds every identity lock of the batch's events.
 struct ProcessEvents: PostgresPreparedStatement {
     static let sql = """
         SELECT inserted, duplicates, leads_created, leads_updated, outbox_ids, message_ids, exchanges, routing_keys, bodies
-        FROM lead_process_events_leased($1::jsonb, $2::float8)
+        FROM lead_process_events_leased($1::jsonb, $2::float8, $3::boolean)
         """
     typealias Row = (counts: (Int, Int, Int, Int), messages: [OutboxMessage])
 
     var events: String
     var leaseSeconds: Double
+    var keysLocked: Bool
 
     func makeBindings() throws -> PostgresBindings {
         var bindings = PostgresBindings()
         bindings.append(events)
         bindings.append(leaseSeconds)
+        bindings.append(keysLocked)
         return bindings
     }
 
