@@ -178,6 +178,46 @@ import Testing
         }
     }
 
+    /// The scorer's first transaction already holds its batch's identity locks (it try-locked them): called with
+    /// p_keys_locked, the batch function takes none (migration 025); called without, it takes the session's and
+    /// the email's, held to the end of the transaction. Either way the setting is gone after the call.
+    @Test func identityLocksAreTakenOnlyWhenTheCallerDoesNotHoldThem() async throws {
+        _ = try await SharedStack.shared.start()
+        for keysLocked in [true, false] {
+            let session = "locks-\(UUID().uuidString.prefix(12).lowercased())"
+            let batch = JSONWriter.string(.array([
+                element(session: session, type: "page_view", lines: [Line(rule: "type:page_view", points: 1)], at: Date()),
+                element(
+                    session: session, type: "face_analysis", lines: [Line(rule: "type:face_analysis", points: 80)], at: Date(),
+                    email: "\(session)@example.com", name: "Locked Person", canCreate: true
+                ),
+            ]))
+            do {
+                try await TestDatabase.client.withTransaction(logger: TestDatabase.logger) { connection in
+                    let processed = try await connection.query(
+                        "SELECT inserted, leads_created FROM lead_process_events_leased(\(batch)::jsonb, 15, \(keysLocked))",
+                        logger: TestDatabase.logger
+                    )
+                    for try await (inserted, created) in processed.decode((Int, Int).self) {
+                        #expect(inserted == 2 && created == 1, "inserted \(inserted), created \(created)")
+                    }
+                    let held = try await connection.query(
+                        """
+                        SELECT count(*)::int, current_setting('lead.identity_locked', true) FROM pg_locks
+                        WHERE locktype = 'advisory' AND pid = pg_backend_pid()
+                        """,
+                        logger: TestDatabase.logger
+                    )
+                    for try await (locks, setting) in held.decode((Int, String?).self) {
+                        #expect(locks == (keysLocked ? 0 : 2), "keys locked by the caller: \(keysLocked); advisory locks held: \(locks)")
+                        #expect(setting ?? "" == "", "the setting ends with the call: \(setting ?? "nil")")
+                    }
+                    throw Rollback()
+                }
+            } catch let error as PostgresTransactionError where error.closureError is Rollback {}
+        }
+    }
+
     @Test func setBasedCreationHasTheLoopsEffects() async throws {
         _ = try await SharedStack.shared.start()
         let run = UUID().uuidString.prefix(8).lowercased()

@@ -1,26 +1,21 @@
--- The scorer's batch, with less work per event (016's lead_process_events otherwise; scorer benchmark with
--- pg_stat_statements, 160,000 events: the function 232 µs of database time an event).
+-- The scorer's batch without a second round of identity locks (016's lead_process_events otherwise).
 --
--- 1. No second round of identity locks. The scorer's first transaction try-locks every session, email and
---    phone of its batch (lead_try_lock_keys, 018/024) and passes on only events whose keys it then holds;
---    lead_process_events took them all again (8.0 µs an event: parsing the batch's JSON once more, hashing,
---    and a lock-table lookup per key). lead_process_events_leased(p_events, p_lease_seconds, p_keys_locked)
---    tells it so through lead.identity_locked. The second transaction, whose events another transaction held,
---    still waits for its locks here, and so does every other caller.
+-- The scorer's first transaction try-locks every session, email and phone of its batch (lead_try_lock_keys,
+-- 018/024) and passes on only events whose keys it then holds; lead_process_events took them all again: 8.0 µs
+-- of database time an event in the scorer benchmark with pg_stat_statements (160,000 events), for parsing the
+-- batch's JSON once more, hashing, and a lock-table lookup per key. lead_process_events_leased(p_events,
+-- p_lease_seconds, p_keys_locked) now tells it so through lead.identity_locked. The second transaction, whose
+-- events another transaction held, still waits for its locks here, and so does every other caller.
 --
--- 2. An interaction whose email belongs to an open lead is inserted linked to it, as one without a contact
---    in a known session already was. Step 2 found that lead for it and then linked the row with a second
---    write (`UPDATE user_interactions ... WHERE session_id = ... AND lead_id IS NULL` in lead_link_interaction:
---    a new row version and an entry in each of the table's six indexes; 28,212 rows in 40,279 calls, 70 µs a
---    call). The lead is the same: an open lead's email cannot change or move to another open lead within the
---    batch (a lead's email is only filled when no open lead has it, and the scorer closes no lead), and step
---    2 looks the email up first. Without an email, the phone the same way. An email that no open lead has
---    when the batch starts is left to step 2 as before: an earlier event of the batch may create its lead.
---    The row's converted_to_lead is TRUE, as the link set it. Step 2 still stitches the session's other
---    unlinked rows.
+-- Also: the BEFORE INSERT trigger on leads runs only when it has something to do (its function returned the
+-- row unchanged when the creator supplied the first interaction, which both scorer paths do).
 --
--- 3. The BEFORE INSERT trigger on leads runs only when it has something to do (its function returned the
---    row unchanged when the creator supplied the first interaction, which both scorer paths do).
+-- Tried and left out: inserting an interaction whose email is an open lead's already linked to it, instead
+-- of linking it in the loop with a second write of the row (lead_link_interaction's UPDATE: 28,212 rows in
+-- 40,279 calls, 70 µs a call). That UPDATE went to 36 µs a call, but the INSERT's lookup of every contact's
+-- lead, and the lead index entries it now wrote, cost about as much (the INSERT 45 -> 61 µs an event, in a
+-- run where the untouched statements were 8-10 % slower): no measurable gain, for a second place deciding
+-- which lead an email joins.
 
 CREATE OR REPLACE FUNCTION lead_process_events(p_events JSONB)
 RETURNS TABLE (inserted INTEGER, duplicates INTEGER, leads_created INTEGER, leads_updated INTEGER)
@@ -76,7 +71,7 @@ BEGIN
     -- Serialize work on the same session or person across concurrent scorers. Keys are taken in one
     -- global order, so two batches never deadlock on them. A caller that already holds them all in this
     -- transaction (the scorer's first transaction, which try-locked them: lead_process_events_leased with
-    -- p_keys_locked) sets lead.identity_locked and skips this.
+    -- p_keys_locked) has set lead.identity_locked, and they are not taken again.
     IF current_setting('lead.identity_locked', true) IS DISTINCT FROM 'on' THEN
         PERFORM pg_advisory_xact_lock(k)
         FROM (
@@ -91,8 +86,7 @@ BEGIN
     END IF;
 
     -- 1. Every interaction in one statement; a known event_id (redelivery, replay) is skipped entirely. One
-    --    without a contact, in a session that has an open lead, is inserted linked to that lead; so is one
-    --    whose email (or, without an email, whose phone) is an open lead's, the lead step 2 finds for it.
+    --    without a contact, in a session that has an open lead, is inserted linked to that lead.
     PERFORM set_config('lead.scorer_batch', 'on', true);
     WITH new_rows AS (
         INSERT INTO user_interactions (event_id, session_id, user_id, interaction_type, source_page, data, score,
@@ -106,13 +100,6 @@ BEGIN
             SELECT sl.lead_id FROM session_leads sl JOIN leads l ON l.id = sl.lead_id
             WHERE sl.session_id = e.value->>'session_id' AND lead_is_open(l.status)
               AND e.value->>'email_normalized' IS NULL AND e.value->>'phone_normalized' IS NULL
-            UNION ALL
-            SELECT l.id FROM leads l
-            WHERE l.email_normalized = e.value->>'email_normalized' AND lead_is_open(l.status)
-            UNION ALL
-            SELECT l.id FROM leads l
-            WHERE e.value->>'email_normalized' IS NULL
-              AND l.phone_normalized = e.value->>'phone_normalized' AND lead_is_open(l.status)
             LIMIT 1
         ) known ON TRUE
         ORDER BY e.position
@@ -349,7 +336,7 @@ END
 $$;
 
 -- 023's entry point, for a caller that holds the identity locks of every event of p_events in this
--- transaction: lead_process_events then does not take them again.
+-- transaction (p_keys_locked): lead_process_events then does not take them again.
 CREATE FUNCTION lead_process_events_leased(p_events JSONB, p_lease_seconds DOUBLE PRECISION, p_keys_locked BOOLEAN)
 RETURNS TABLE (inserted INTEGER, duplicates INTEGER, leads_created INTEGER, leads_updated INTEGER,
                outbox_ids BIGINT[], message_ids UUID[], exchanges TEXT[], routing_keys TEXT[], bodies TEXT[])
