@@ -90,7 +90,7 @@ struct ContactsController: Sendable {
             )
             var interactions = 0
             for try await count in try await connection.query(
-                "WITH scrubbed AS (UPDATE user_interactions SET data = '{}'::jsonb WHERE lead_id = ANY(\(ids)) RETURNING 1) SELECT count(*) FROM scrubbed",
+                "WITH scrubbed AS (UPDATE user_interactions SET data = '{}'::jsonb, contact_key = NULL WHERE lead_id = ANY(\(ids)) RETURNING 1) SELECT count(*) FROM scrubbed",
                 logger: logger
             ).decode(Int.self) {
                 interactions = count

@@ -218,6 +218,53 @@ import Testing
         }
     }
 
+    /// A session's interactions that named somebody else never join the session's lead (migration 026): neither
+    /// one sent in a session that is already another person's lead (a logged conflict), stitched by a later
+    /// anonymous event, nor one sent before the lead existed, stitched when the lead is created. The session's
+    /// anonymous history and the person's own earlier contact rows still join. Both creation paths.
+    @Test(arguments: [false, true]) func stitchingTakesOnlyAnonymousRowsAndThePersonsOwn(setBased: Bool) async throws {
+        _ = try await SharedStack.shared.start()
+        let run = "st\(setBased ? "on" : "off")-\(UUID().uuidString.prefix(8).lowercased())"
+        let face = [Line(rule: "type:face_analysis", points: 80)]
+        let search = [Line(rule: "type:search", points: 5)]
+        let view = [Line(rule: "type:page_view", points: 1)]
+        func lead(_ email: String) async throws -> (Int64, Int) {
+            let id = try #require(try await TestDatabase.scalar("SELECT id FROM leads WHERE email_normalized = \(email)", as: Int64.self))
+            let score = try #require(try await TestDatabase.scalar("SELECT lead_score FROM leads WHERE id = \(id)", as: Int.self))
+            return (id, score)
+        }
+        func linked(_ session: String, _ type: String) async throws -> Int64? {
+            try await TestDatabase.scalar(
+                "SELECT lead_id FROM user_interactions WHERE session_id = \(session) AND interaction_type = \(type)", as: Int64?.self
+            ) ?? nil
+        }
+
+        // B searches, with B's email, in a session that is already A's lead; then an anonymous page view there.
+        let shared = "\(run)-shared"
+        _ = try await process([element(session: shared, type: "face_analysis", lines: face, at: Date(), email: "\(shared)-a@example.com", canCreate: true)], setBased: setBased)
+        _ = try await process([element(session: shared, type: "search", lines: search, at: Date(), email: "\(shared)-b@example.com")], setBased: setBased)
+        _ = try await process([element(session: shared, type: "page_view", lines: view, at: Date())], setBased: setBased)
+        let (a, aScore) = try await lead("\(shared)-a@example.com")
+        #expect(try await linked(shared, "search") == nil, "B's search stays off A's lead")
+        #expect(try await linked(shared, "page_view") == a, "the anonymous page view joins A's lead")
+        #expect(aScore == 85, "A's score counts face analysis and page view, not B's search: \(aScore)")
+        #expect(try await TestDatabase.count("SELECT count(*) FROM identity_conflicts WHERE session_id = \(shared)") == 1)
+
+        // Before any lead: an anonymous page view, B's search and A's own search; then A's face analysis.
+        let early = "\(run)-early"
+        _ = try await process([
+            element(session: early, type: "page_view", lines: view, at: Date()),
+            element(session: early, type: "search", lines: search, at: Date(), email: "\(early)-b@example.com"),
+            element(session: early, type: "consultation", lines: [Line(rule: "type:consultation", points: 5)], at: Date(), email: "\(early)-a@example.com"),
+        ], setBased: setBased)
+        _ = try await process([element(session: early, type: "face_analysis", lines: face, at: Date(), email: "\(early)-a@example.com", canCreate: true)], setBased: setBased)
+        let (earlyLead, earlyScore) = try await lead("\(early)-a@example.com")
+        #expect(try await linked(early, "search") == nil, "B's search stays off A's lead")
+        #expect(try await linked(early, "page_view") == earlyLead, "the anonymous history joins")
+        #expect(try await linked(early, "consultation") == earlyLead, "A's own earlier interaction joins")
+        #expect(earlyScore == 90, "face analysis + page view + consultation: \(earlyScore)")
+    }
+
     @Test func setBasedCreationHasTheLoopsEffects() async throws {
         _ = try await SharedStack.shared.start()
         let run = UUID().uuidString.prefix(8).lowercased()
