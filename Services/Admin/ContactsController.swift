@@ -39,7 +39,7 @@ struct ContactsController: Sendable {
             """
             SELECT jsonb_build_object(
                 'lead', to_jsonb(l) - 'email_normalized' - 'phone_normalized',
-                'interactions', COALESCE((SELECT jsonb_agg(to_jsonb(ui) ORDER BY ui.occurred_at) FROM user_interactions ui WHERE ui.lead_id = l.id), '[]'),
+                'interactions', COALESCE((SELECT jsonb_agg(to_jsonb(ui) - 'contact_key' ORDER BY ui.occurred_at) FROM user_interactions ui WHERE ui.lead_id = l.id), '[]'),
                 'score_history', COALESCE((SELECT jsonb_agg(to_jsonb(g) ORDER BY g.id) FROM lead_score_ledger g WHERE g.lead_id = l.id), '[]'),
                 'alerts', COALESCE((SELECT jsonb_agg(to_jsonb(a) ORDER BY a.created_at) FROM alerts a WHERE a.lead_id = l.id), '[]'),
                 'outcomes', COALESCE((SELECT jsonb_agg(to_jsonb(o) ORDER BY o.occurred_at) FROM lead_outcomes o WHERE o.lead_id = l.id), '[]'),
