@@ -92,8 +92,7 @@ extension PackageResources {
         ("022_leads_without_score_index.sql", _22_leads_without_score_index_sql),
         ("023_scorer_direct_outbox.sql", _23_scorer_direct_outbox_sql),
         ("024_scorer_try_locks_per_lead.sql", _24_scorer_try_locks_per_lead_sql),
-        ("025_scorer_identity_locks_once.sql", _25_scorer_identity_locks_once_sql),
-        ("026_stitch_only_the_persons_rows.sql", _26_stitch_only_the_persons_rows_sql),
+        ("025_scorer_locks_once_and_persons_stitching.sql", _25_scorer_locks_once_and_persons_stitching_sql),
     ]
 
     /// Every embedded `NNN_name.sql`, sorted by number.

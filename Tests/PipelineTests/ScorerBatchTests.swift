@@ -218,7 +218,7 @@ import Testing
         }
     }
 
-    /// A session's interactions that named somebody else never join the session's lead (migration 026): neither
+    /// A session's interactions that named somebody else never join the session's lead (migration 025): neither
     /// one sent in a session that is already another person's lead (a logged conflict), stitched by a later
     /// anonymous event, nor one sent before the lead existed, stitched when the lead is created. The session's
     /// anonymous history and the person's own earlier contact rows still join. Both creation paths.

@@ -1,7 +1,9 @@
--- The scorer's batch without a second round of identity locks (016's lead_process_events otherwise).
+-- Two changes to the scorer's batch (016's lead_process_events, lead_create_alone and 012's
+-- lead_link_interaction otherwise).
 --
--- The scorer's first transaction try-locks every session, email and phone of its batch (lead_try_lock_keys,
--- 018/024) and passes on only events whose keys it then holds; lead_process_events took them all again: 8.0 µs
+-- 1. No second round of identity locks. The scorer's first transaction try-locks every session, email and
+-- phone of its batch (lead_try_lock_keys, 018/024) and passes on only events whose keys it then holds;
+-- lead_process_events took them all again: 8.0 µs
 -- of database time an event in the scorer benchmark with pg_stat_statements (160,000 events), for parsing the
 -- batch's JSON once more, hashing, and a lock-table lookup per key. lead_process_events_leased(p_events,
 -- p_lease_seconds, p_keys_locked) now tells it so through lead.identity_locked. The second transaction, whose
@@ -16,7 +18,167 @@
 -- lead, and the lead index entries it now wrote, cost about as much (the INSERT 45 -> 61 µs an event, in a
 -- run where the untouched statements were 8-10 % slower): no measurable gain, for a second place deciding
 -- which lead an email joins.
+--
+-- 2. Stitching takes only the session's anonymous interactions and the lead's own person's. A session's unlinked
+-- rows joined whichever lead the session came to: with them, an interaction that carried somebody else's email
+-- or phone (a search by person B on a device where person A later left a face analysis, or one B sent in a
+-- session already A's, logged in identity_conflicts and left unlinked) joined A's lead at the next stitch and
+-- counted in A's score. The issue asks for a session's earlier anonymous interactions to join its lead, and
+-- CONTRACT section 7 for people known to be different never to be merged on a shared session
+-- (docs/decisions.md, Scoring and leads).
+--
+-- Each interaction now keeps which person it named: contact_key, the 64-bit hash of the identity key its event
+-- carried ('e:' || email_normalized, or without an email 'p:' || phone_normalized, hashed as the advisory
+-- locks hash them), NULL for an anonymous one. Stitching (the new lead's history in both creation paths, and
+-- lead_link_interaction's session stitch) takes rows without a key, the event's own row, and rows whose key is
+-- the lead's email's or phone's. A row written before this migration has no key and is stitched as before.
+-- The key is personal data like the contact it is made from: the admin erasure clears it with the lead's
+-- interactions' data.
 
+ALTER TABLE user_interactions ADD COLUMN contact_key BIGINT;
+
+-- The keys of a person with this email and phone (NULL elements for the ones missing).
+CREATE FUNCTION lead_contact_keys(p_email TEXT, p_phone TEXT) RETURNS BIGINT[] LANGUAGE sql IMMUTABLE AS $$
+    SELECT ARRAY[hashtextextended('e:' || p_email, 7), hashtextextended('p:' || p_phone, 7)]
+$$;
+
+-- The identity key an event names (its email's, else its phone's); NULL for an anonymous event.
+CREATE FUNCTION lead_contact_key(p_email TEXT, p_phone TEXT) RETURNS BIGINT LANGUAGE sql IMMUTABLE AS $$
+    SELECT COALESCE(k[1], k[2]) FROM lead_contact_keys(p_email, p_phone) AS k
+$$;
+
+-- 012's, with the session stitch limited as above (the event's own row always joins).
+CREATE OR REPLACE FUNCTION lead_link_interaction(p_lead BIGINT, p_linked BIGINT, p_session TEXT, p_interaction BIGINT, p_event UUID)
+RETURNS BIGINT LANGUAGE plpgsql AS $$
+BEGIN
+    IF p_linked IS NULL THEN
+        INSERT INTO session_leads (session_id, lead_id) VALUES (p_session, p_lead)
+        ON CONFLICT (session_id) DO UPDATE SET lead_id = EXCLUDED.lead_id, linked_at = now();
+        p_linked := p_lead;
+    ELSIF p_linked <> p_lead THEN
+        PERFORM lead_log_conflict(p_event, p_session, p_lead, p_linked, 'session already belongs to another lead');
+    END IF;
+    IF p_linked = p_lead THEN
+        -- The interaction is in the session and unlinked (or linked to this lead by an earlier event of the
+        -- batch), so the session's stitching covers it.
+        UPDATE user_interactions SET lead_id = p_lead, converted_to_lead = TRUE
+        WHERE session_id = p_session AND lead_id IS NULL
+          AND (contact_key IS NULL OR id = p_interaction
+               OR contact_key IN (SELECT unnest(lead_contact_keys(l.email_normalized, l.phone_normalized))
+                                  FROM leads l WHERE l.id = p_lead));
+    ELSE
+        UPDATE user_interactions SET lead_id = p_lead, converted_to_lead = TRUE WHERE id = p_interaction;
+    END IF;
+    RETURN p_linked;
+END
+$$;
+
+-- 016's, with the history and the stitch limited as above.
+CREATE OR REPLACE FUNCTION lead_create_alone(
+    p_events JSONB, p_ids BIGINT[], p_event_ids UUID[],
+    OUT o_interactions BIGINT[], OUT o_leads BIGINT[], OUT o_keys TEXT[], OUT o_bodies JSONB[]
+) LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
+DECLARE
+    v_positions BIGINT[];
+    v_events    JSONB[];
+    v_sessions  TEXT[];
+BEGIN
+    SELECT COALESCE(array_agg(c.id ORDER BY c.position), '{}'), array_agg(c.position ORDER BY c.position),
+           array_agg(c.value ORDER BY c.position)
+    INTO o_interactions, v_positions, v_events
+    FROM (
+        SELECT n.id, e.position, e.value,
+               count(*) OVER (PARTITION BY e.value->>'session_id') AS in_session,
+               count(*) OVER (PARTITION BY e.value->>'email_normalized') AS with_email,
+               count(*) OVER (PARTITION BY e.value->>'phone_normalized') AS with_phone
+        FROM unnest(p_ids, p_event_ids) AS n(id, event_id)
+        JOIN jsonb_array_elements(p_events) WITH ORDINALITY AS e(value, position)
+          ON (e.value->>'event_id')::UUID = n.event_id
+    ) c
+    WHERE (c.value->>'can_create')::BOOLEAN
+      AND (c.value->>'email_normalized' IS NOT NULL OR c.value->>'phone_normalized' IS NOT NULL)
+      AND c.in_session = 1
+      AND (c.value->>'email_normalized' IS NULL OR c.with_email = 1)
+      AND (c.value->>'phone_normalized' IS NULL OR c.with_phone = 1)
+      AND NOT EXISTS (SELECT 1 FROM leads l
+                      WHERE l.email_normalized = c.value->>'email_normalized' AND lead_is_open(l.status) OFFSET 0)
+      AND NOT EXISTS (SELECT 1 FROM leads l
+                      WHERE l.phone_normalized = c.value->>'phone_normalized' AND lead_is_open(l.status) OFFSET 0)
+      AND NOT EXISTS (SELECT 1 FROM session_leads sl JOIN leads l ON l.id = sl.lead_id
+                      WHERE sl.session_id = c.value->>'session_id' AND lead_is_open(l.status) OFFSET 0);
+    IF cardinality(o_interactions) = 0 THEN
+        o_leads := '{}';
+        o_keys := '{}';
+        o_bodies := '{}';
+        RETURN;
+    END IF;
+
+    WITH alone AS (
+        SELECT c.position, c.interaction, c.ev, h.first_type, h.first_at, s.lines, s.score
+        FROM unnest(v_positions, o_interactions, v_events) AS c(position, interaction, ev)
+        CROSS JOIN LATERAL (
+            SELECT count(DISTINCT u.interaction_type)::INTEGER AS types,
+                   (array_agg(u.score_breakdown ORDER BY u.score DESC, u.id))[1] AS best,
+                   (array_agg(u.interaction_type ORDER BY u.occurred_at, u.id))[1] AS first_type,
+                   min(u.occurred_at) AS first_at
+            FROM user_interactions u
+            WHERE u.session_id = c.ev->>'session_id' AND u.lead_id IS NULL
+              AND (u.contact_key IS NULL OR u.id = c.interaction
+                   OR u.contact_key = ANY(lead_contact_keys(c.ev->>'email_normalized', c.ev->>'phone_normalized')))
+        ) h
+        CROSS JOIN LATERAL lead_score_lines(h.best, h.types) s
+    ), created AS (
+        INSERT INTO leads (patient_name, mobile_number, email, procedure_name, source, message, interaction_id,
+                           lead_score, engagement_level, session_id, email_normalized, phone_normalized,
+                           last_interaction_at, first_interaction_type, first_interaction_at)
+        SELECT a.ev->>'name', CASE WHEN a.ev->>'phone_normalized' IS NOT NULL THEN a.ev->>'phone' END,
+               CASE WHEN a.ev->>'email_normalized' IS NOT NULL THEN a.ev->>'email' END, a.ev->>'procedure_name',
+               a.ev->>'source', a.ev->>'message', a.interaction, a.score, lead_engagement(a.score),
+               a.ev->>'session_id', a.ev->>'email_normalized', a.ev->>'phone_normalized',
+               (a.ev->>'occurred_at')::TIMESTAMPTZ, a.first_type, a.first_at
+        FROM alone a
+        ORDER BY a.position
+        RETURNING id, interaction_id, lead_json(leads) AS body
+    ), made AS (
+        SELECT c.id, c.body, a.* FROM created c JOIN alone a ON a.interaction = c.interaction_id
+    ), ledger AS (
+        INSERT INTO lead_score_ledger (lead_id, event_id, interaction_id, rule, points, lead_score)
+        SELECT m.id, (m.ev->>'event_id')::UUID, m.interaction, line.value->>'rule', (line.value->>'points')::INTEGER,
+               m.score
+        FROM made m, jsonb_array_elements(m.lines) WITH ORDINALITY AS line(value, n)
+        ORDER BY m.position, line.n
+    )
+    SELECT array_agg(m.id ORDER BY m.position) FILTER (WHERE k.n = 1),
+           array_agg(m.ev->>'session_id' ORDER BY m.position) FILTER (WHERE k.n = 1),
+           array_agg(k.key ORDER BY m.position, k.n), array_agg(k.body ORDER BY m.position, k.n)
+    INTO o_leads, v_sessions, o_keys, o_bodies
+    FROM made m,
+    LATERAL (VALUES
+        (1, 'lead.scored', lead_scored_message(m.id, m.interaction, (m.ev->>'event_id')::UUID, m.score, NULL, m.lines, m.body)),
+        (2, 'lead.created', m.body)
+    ) AS k(n, key, body);
+
+    -- The sessions are these leads' now (a session's link to a closed lead is replaced), and their unlinked
+    -- history joins them.
+    INSERT INTO session_leads (session_id, lead_id)
+    SELECT s.session_id, s.lead_id FROM unnest(v_sessions, o_leads) AS s(session_id, lead_id) ORDER BY s.session_id
+    ON CONFLICT (session_id) DO UPDATE SET lead_id = EXCLUDED.lead_id, linked_at = now();
+    UPDATE user_interactions u SET lead_id = h.lead_id, converted_to_lead = TRUE
+    FROM (
+        SELECT x.id, s.lead_id FROM unnest(v_sessions, o_leads) AS s(session_id, lead_id)
+        JOIN leads l ON l.id = s.lead_id
+        CROSS JOIN LATERAL (
+            SELECT i.id FROM user_interactions i WHERE i.session_id = s.session_id AND i.lead_id IS NULL
+              AND (i.contact_key IS NULL
+                   OR i.contact_key = ANY(lead_contact_keys(l.email_normalized, l.phone_normalized))) OFFSET 0
+        ) x
+    ) h
+    WHERE u.id = h.id;
+END
+$$;
+
+-- 016's, taking the identity locks only when the caller does not hold them (1), writing contact_key, and with
+-- the loop's new-lead history limited as in 2.
 CREATE OR REPLACE FUNCTION lead_process_events(p_events JSONB)
 RETURNS TABLE (inserted INTEGER, duplicates INTEGER, leads_created INTEGER, leads_updated INTEGER)
 LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
@@ -90,11 +252,13 @@ BEGIN
     PERFORM set_config('lead.scorer_batch', 'on', true);
     WITH new_rows AS (
         INSERT INTO user_interactions (event_id, session_id, user_id, interaction_type, source_page, data, score,
-                                       score_breakdown, modifiers, occurred_at, received_at, lead_id, converted_to_lead)
+                                       score_breakdown, modifiers, occurred_at, received_at, lead_id, converted_to_lead,
+                                       contact_key)
         SELECT (e.value->>'event_id')::UUID, e.value->>'session_id', (e.value->>'user_id')::BIGINT, e.value->>'type',
                e.value->>'source_page', COALESCE(e.value->'data', '{}'::jsonb), (e.value->>'score')::INTEGER,
                e.value->'breakdown', (e.value->>'modifiers')::SMALLINT, (e.value->>'occurred_at')::TIMESTAMPTZ, (e.value->>'received_at')::TIMESTAMPTZ,
-               known.lead_id, known.lead_id IS NOT NULL
+               known.lead_id, known.lead_id IS NOT NULL,
+               lead_contact_key(e.value->>'email_normalized', e.value->>'phone_normalized')
         FROM jsonb_array_elements(p_events) WITH ORDINALITY AS e(value, position)
         LEFT JOIN LATERAL (
             SELECT sl.lead_id FROM session_leads sl JOIN leads l ON l.id = sl.lead_id
@@ -199,7 +363,9 @@ BEGIN
                 SELECT count(DISTINCT interaction_type), (array_agg(score_breakdown ORDER BY score DESC, id))[1],
                        (array_agg(interaction_type ORDER BY occurred_at, id))[1], min(occurred_at)
                 INTO v_types, v_best, v_first_type, v_first_at
-                FROM user_interactions WHERE session_id = v_session AND lead_id IS NULL;
+                FROM user_interactions
+                WHERE session_id = v_session AND lead_id IS NULL
+                  AND (contact_key IS NULL OR id = v_interaction OR contact_key = ANY(lead_contact_keys(v_email, v_phone)));
             ELSE
                 v_types := 1;
                 v_best := ev->'breakdown';
