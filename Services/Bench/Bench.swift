@@ -296,6 +296,8 @@ struct Bench {
         let warmScorer = try await start("lead-scorer", label: "scorer-warm-up", port: 9121, extra: ["SCORER_METRICS_PORT": "9121"])
         _ = try await scorerBench.measure(events: options.scorerEvents / 5, baseline: warmBaseline, since: warmStarted)
         try await stop([warmScorer])
+        // The batch function's database time an event without a model (x1), for the model run's difference.
+        var plainTimes: ScorerBench.FunctionTimes?
         for count in [1, 2] {
             log("scorer x\(count): filling the queue with \(options.scorerEvents) events")
             let baseline = try await scorerBench.fill(events: options.scorerEvents, tag: "bench\(count)-\(UUID().uuidString.prefix(6))")
@@ -306,6 +308,7 @@ struct Bench {
             let brokerPIDs = ProcessCPU.pids(named: "beam.smp")
             let brokerBefore = ProcessCPU.seconds(brokerPIDs)
             let postgresBefore = ProcessCPU.snapshot(named: "postgres")
+            let timesBefore = try await scorerBench.functionTimes()
             // All the scorers start at once. Started one after another (each ready before the next was launched,
             // and a 2 s port probe before each launch), the first ran alone for the 2-2.5 s the second took to
             // join it, about a fifth of the two-scorer run's measured time (pg_stat_activity samples).
@@ -327,6 +330,9 @@ struct Bench {
                 summary: "\(Int(rate)) events/s with \(count) scorer(s), \(rounded(rate / databaseCeiling, 2))× database ceiling; CPU an event: postgres \(Int(postgresCPU)) µs, scorer \(Int(scorerCPU)) µs, broker \(Int(brokerCPU)) µs (CPUs \(busy) % busy)"
             )
             try await stop(scorers)
+            if count == 1 {
+                plainTimes = try await scorerBench.functionTimes(after: timesBefore).since(timesBefore)
+            }
         }
 
         // The scorer with an active prediction model: what computing conversion_probability costs.
@@ -353,21 +359,32 @@ struct Bench {
         // Per lead scored: the events that joined a lead are the ones that needed a probability.
         let leadEvents = try await scorerBench.leadEvents(after: modelBaseline)
         let perLead = overhead * Double(options.scorerEvents) / Double(max(1, leadEvents))
-        // The prediction step's own time, from PostgreSQL's function statistics (flushed when the scorer's
-        // connections close): far less noisy than the difference of two throughputs.
+        // From PostgreSQL's function statistics (flushed when the scorer's connections close), far less noisy
+        // than the difference of two throughputs: the prediction's own time (lead_probability: the prompt
+        // lookups, features and sum, per lead written), and the batch function's database time an event against
+        // the x1 run's, which also holds the model's aggregates in the scorer's scans and the wider rows.
         try await stop([modelScorer])
         let prediction = try await scorerBench.functionTimes(after: predictionBefore).since(predictionBefore)
-        let predicted = prediction["lead_model_probability"]?.calls ?? 0
-        let stepPerLead = (prediction["lead_predict_batch"]?.milliseconds ?? 0) * 1000 / Double(max(1, predicted))
+        let predicted = prediction["lead_probability"]?.calls ?? 0
+        let stepPerLead = (prediction["lead_probability"]?.milliseconds ?? 0) * 1000 / Double(max(1, predicted))
+        let batchPerEvent = { (times: ScorerBench.FunctionTimes?) in
+            (times?["lead_process_events"]?.milliseconds ?? 0) * 1000 / Double(options.scorerEvents)
+        }
+        let databasePerLead = (batchPerEvent(prediction) - batchPerEvent(plainTimes)) * Double(options.scorerEvents) / Double(max(1, predicted))
         report.emit(
             "scorer.x1.model",
             ["events_per_s": rounded(modelRate, 0), "overhead_us_per_event": rounded(overhead, 1),
              "events_with_a_lead": leadEvents, "overhead_us_per_lead_event": rounded(perLead, 1),
              "leads_predicted": predicted, "prediction_step_us_per_lead": rounded(stepPerLead, 1),
+             "batch_db_us_per_event": rounded(batchPerEvent(prediction), 1),
+             "batch_db_us_per_event_without_model": rounded(batchPerEvent(plainTimes), 1),
+             "db_overhead_us_per_lead": rounded(databasePerLead, 1),
              "ratio_to_scorer_without_model": rounded(modelRate / plainRate)],
             summary: "\(Int(modelRate)) events/s with an active model: +\(rounded(overhead, 1)) µs per event, "
-                + "+\(rounded(perLead, 1)) µs per event that joined a lead; the prediction step (features, probability, "
-                + "row and messages) \(rounded(stepPerLead, 1)) µs per lead predicted (\(predicted) predictions)"
+                + "+\(rounded(perLead, 1)) µs per event that joined a lead; the prediction (prompt lookups, features, "
+                + "probability) \(rounded(stepPerLead, 1)) µs per lead written (\(predicted)); the batch function's "
+                + "database time \(rounded(batchPerEvent(prediction), 1)) µs an event against \(rounded(batchPerEvent(plainTimes), 1)) "
+                + "without a model: \(rounded(databasePerLead, 1)) µs per lead written"
         )
         return plainRate
     }

@@ -100,13 +100,23 @@ struct ScorerBench {
         }
     }
 
-    /// The times once a backend that exited since `earlier` has flushed its statistics (a few seconds at most).
+    /// The times once the backends that ran batches since `earlier` and exited have flushed their statistics
+    /// (a backend flushes at most once a second while it runs, and on exit): the batch function's calls have
+    /// moved and then held still for half a second, or 5 s have passed.
     func functionTimes(after earlier: FunctionTimes) async throws -> FunctionTimes {
         let deadline = ContinuousClock.now.advanced(by: .seconds(5))
         var times = try await functionTimes()
-        while times["lead_predict_batch"]?.calls == earlier["lead_predict_batch"]?.calls, ContinuousClock.now < deadline {
+        var stillSince = ContinuousClock.now
+        while ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(100))
-            times = try await functionTimes()
+            let next = try await functionTimes()
+            if next["lead_process_events"]?.calls != times["lead_process_events"]?.calls {
+                stillSince = ContinuousClock.now
+            } else if next["lead_process_events"]?.calls != earlier["lead_process_events"]?.calls,
+                      stillSince.duration(to: .now) >= .milliseconds(500) {
+                return next
+            }
+            times = next
         }
         return times
     }
@@ -114,7 +124,7 @@ struct ScorerBench {
     func functionTimes() async throws -> FunctionTimes {
         var times = FunctionTimes()
         let rows = try await database.query(
-            "SELECT funcname::text, calls, total_time FROM pg_stat_user_functions WHERE funcname IN ('lead_predict_batch', 'lead_model_probability')",
+            "SELECT funcname::text, calls, total_time FROM pg_stat_user_functions WHERE funcname IN ('lead_process_events', 'lead_probability')",
             logger: logger
         )
         for try await (name, calls, milliseconds) in rows.decode((String, Int, Double).self) {

@@ -300,6 +300,92 @@ import Testing
         #expect(((ours.first?.1["lead_id"] ?? ours.first?.1["id"]) as? Int).map(Int64.init) == newLead)
     }
 
+    /// Thrown to roll back a transaction whose results were read inside it.
+    struct RollBack: Error {}
+
+    /// With an active model, each lead's probability is written with the lead (migration 026) and must be the
+    /// model applied to `lead_features_for` of the lead as the batch left it (as of its `updated_at`), through
+    /// both creation paths, known leads, stitched sessions, prompted sessions and variant B; and the last
+    /// `lead.created`/`lead.updated` about a lead is its row. All in one transaction, rolled back: the model is
+    /// active only there, so the shared stack's scorer and the other tests never see it.
+    @Test(arguments: [false, true]) func probabilityWrittenWithTheLeadIsTheModelsOnItsFeatures(setBased: Bool) async throws {
+        _ = try await SharedStack.shared.start()
+        let tag = "pm\(setBased ? "on" : "off")-\(UUID().uuidString.prefix(8).lowercased())"
+        let stream = Self.stream(seed: 26, events: 360)
+        let logger = TestDatabase.logger
+        var checked: (leads: Int, differing: Int, missing: Int, stale: Int, variants: Int)?
+        do {
+            try await TestDatabase.client.withTransaction(logger: logger) { connection in
+                _ = try await connection.query("SELECT set_config('lead.set_based_creation', \(setBased ? "on" : "off"), true)", logger: logger)
+                // A model that weighs every feature, the prompt and variant ones included.
+                _ = try await connection.query("UPDATE prediction_models SET active = false WHERE active", logger: logger)
+                _ = try await connection.query(
+                    """
+                    INSERT INTO prediction_models (features, means, scales, weights, intercept, metrics, training_window, active)
+                    SELECT f, array_fill(0.1::float8, ARRAY[n]), array_fill(0.5::float8, ARRAY[n]),
+                           ARRAY(SELECT ((i % 7) - 3) / 4.0 FROM generate_series(1, n) i)::float8[], -0.5,
+                           '{"test": true}', '{"test": true}', true
+                    FROM (SELECT f, cardinality(f) AS n FROM lead_feature_names() f) m
+                    """,
+                    logger: logger
+                )
+                // Some sessions prompted before their leads exist, a third of them in variant B.
+                _ = try await connection.query(
+                    """
+                    INSERT INTO conversion_sessions (session_id, variant, state)
+                    SELECT \(tag) || '-s' || s, CASE WHEN s % 3 = 0 THEN 'B' ELSE 'A' END, '{}' FROM generate_series(0, 179, 2) s
+                    """,
+                    logger: logger
+                )
+                _ = try await connection.query(
+                    """
+                    INSERT INTO conversion_prompts (id, session_id, event_id, variant, intent_score, reason, fields, created_at)
+                    SELECT gen_random_uuid(), \(tag) || '-s' || s, gen_random_uuid(), 'A', 50, 'test', '{email}', now()
+                    FROM generate_series(0, 179, 3) s
+                    """,
+                    logger: logger
+                )
+                let start = try await connection.query("SELECT COALESCE(max(id), 0) FROM outbox", logger: logger)
+                var first: Int64 = 0
+                for try await id in start.decode(Int64.self) { first = id }
+                for batch in stream.chunks(of: 30) {
+                    let json = JSONWriter.string(.array(batch.map { element(for: $0, tag: tag) }))
+                    _ = try await connection.query("SELECT * FROM lead_process_events(\(json)::jsonb)", logger: logger)
+                }
+                let rows = try await connection.query(
+                    """
+                    WITH ours AS (SELECT * FROM leads WHERE session_id LIKE \(tag + "-%")),
+                    reference AS (
+                        SELECT o.id, o.conversion_probability AS stored,
+                               lead_predict_features(lead_features(o.id, o.lead_score, o.updated_at)) AS expected,
+                               lead_json(o) AS row
+                        FROM ours o
+                    ), announced AS (
+                        SELECT DISTINCT ON ((x.body->>'id')::BIGINT) (x.body->>'id')::BIGINT AS id, x.body
+                        FROM outbox x WHERE x.id > \(first) AND x.routing_key IN ('lead.created', 'lead.updated')
+                        ORDER BY (x.body->>'id')::BIGINT, x.id DESC
+                    )
+                    SELECT count(*)::int,
+                           count(*) FILTER (WHERE abs(r.stored - r.expected) >= 1e-12)::int,
+                           count(*) FILTER (WHERE r.stored IS NULL)::int,
+                           count(*) FILTER (WHERE a.body IS DISTINCT FROM r.row)::int,
+                           count(DISTINCT (lead_features(r.id, NULL, now()))[26])::int
+                    FROM reference r LEFT JOIN announced a ON a.id = r.id
+                    """,
+                    logger: logger
+                )
+                for try await row in rows.decode((Int, Int, Int, Int, Int).self) { checked = row }
+                throw RollBack()
+            }
+        } catch let error as PostgresTransactionError where error.closureError is RollBack && error.rollbackError == nil {}
+        let result = try #require(checked)
+        #expect(result.leads > 40, "leads made by the stream: \(result.leads)")
+        #expect(result.missing == 0, "\(result.missing) of \(result.leads) leads without a probability")
+        #expect(result.differing == 0, "\(result.differing) of \(result.leads) leads with another probability than the model's on their features")
+        #expect(result.stale == 0, "\(result.stale) of \(result.leads) leads whose last lead.created/lead.updated is not their row")
+        #expect(result.variants == 2, "leads in both variants: \(result.variants) distinct values of the variant feature")
+    }
+
     /// One event of the generated stream: `person`'s, in their session number `session`.
     struct Event {
         var n: Int
