@@ -38,43 +38,41 @@ CREATE FUNCTION lead_type_counts(p_types TEXT[]) RETURNS BIGINT[] LANGUAGE sql I
         cardinality(array_positions(p_types, 'prompt_dismissed'))]::BIGINT[]
 $$;
 
--- The probability model p_model gives a lead with these aggregates of its interactions, as of p_as_of:
--- lead_feature_vector's features, with whether the lead's sessions were prompted (and any is in variant B)
--- looked up here, over the sessions linked to p_lead or, for a lead being created, over p_session alone (both
--- NULL: no session). lead_model_probability's sum, in one function (a nested plpgsql call a lead saved).
+-- The probability model p_model gives a lead with these aggregates, as of p_as_of: lead_model_probability of
+-- lead_feature_vector, in one function (a nested plpgsql call a lead saved). The callers look up whether the
+-- lead's sessions were prompted (and any is in variant B) in queries they run anyway, as lead_features_for does
+-- (a separate query here cost 10-20 µs a lead on an idle database, most of it starting the queries).
 CREATE FUNCTION lead_probability(
-    p_model prediction_models, p_lead BIGINT, p_session TEXT, p_score INTEGER, p_source TEXT, p_created TIMESTAMPTZ,
+    p_model prediction_models, p_score INTEGER, p_source TEXT, p_created TIMESTAMPTZ,
     p_counts BIGINT[], p_types BIGINT, p_modifiers INTEGER, p_first TIMESTAMPTZ, p_last TIMESTAMPTZ,
-    p_sessions BIGINT, p_as_of TIMESTAMPTZ
-) RETURNS DOUBLE PRECISION LANGUAGE plpgsql STABLE AS $$
+    p_sessions BIGINT, p_prompted BOOLEAN, p_variant_b BOOLEAN, p_as_of TIMESTAMPTZ
+) RETURNS DOUBLE PRECISION LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
-    v_prompted  BOOLEAN := false;
-    v_variant_b BOOLEAN;
     v_features  DOUBLE PRECISION[];
     z           DOUBLE PRECISION := p_model.intercept;
 BEGIN
-    IF p_lead IS NOT NULL THEN
-        SELECT COALESCE(bool_or(pr.found), false), bool_or(cs.variant = 'B') INTO v_prompted, v_variant_b
-        FROM session_leads sl
-        LEFT JOIN LATERAL (
-            SELECT true AS found FROM conversion_prompts cp WHERE cp.session_id = sl.session_id LIMIT 1
-        ) pr ON TRUE
-        LEFT JOIN LATERAL (
-            SELECT c.variant FROM conversion_sessions c WHERE c.session_id = sl.session_id LIMIT 1
-        ) cs ON TRUE
-        WHERE sl.lead_id = p_lead;
-    ELSIF p_session IS NOT NULL THEN
-        v_prompted := EXISTS (SELECT 1 FROM conversion_prompts cp WHERE cp.session_id = p_session);
-        v_variant_b := (SELECT c.variant = 'B' FROM conversion_sessions c WHERE c.session_id = p_session LIMIT 1);
-    END IF;
     v_features := lead_feature_vector(
         p_score, p_counts, p_types, p_source, (p_modifiers & 1) <> 0, (p_modifiers & 2) <> 0, (p_modifiers & 4) <> 0,
-        p_created, p_first, p_last, p_sessions, v_prompted, v_variant_b, p_as_of);
+        p_created, p_first, p_last, p_sessions, p_prompted, p_variant_b, p_as_of);
     FOR i IN 1 .. cardinality(p_model.weights) LOOP
         z := z + p_model.weights[i] * (COALESCE(v_features[i], 0) - p_model.means[i]) / p_model.scales[i];
     END LOOP;
     RETURN 1 / (1 + exp(-LEAST(30, GREATEST(-30, z))));
 END
+$$;
+
+-- Whether any session linked to p_lead was prompted, and whether any is in variant B (lead_features_for's).
+CREATE FUNCTION lead_sessions_prompted(p_lead BIGINT, OUT prompted BOOLEAN, OUT variant_b BOOLEAN)
+LANGUAGE sql STABLE AS $$
+    SELECT COALESCE(bool_or(pr.found), false), bool_or(cs.variant = 'B')
+    FROM session_leads sl
+    LEFT JOIN LATERAL (
+        SELECT true AS found FROM conversion_prompts cp WHERE cp.session_id = sl.session_id LIMIT 1
+    ) pr ON TRUE
+    LEFT JOIN LATERAL (
+        SELECT c.variant FROM conversion_sessions c WHERE c.session_id = sl.session_id LIMIT 1
+    ) cs ON TRUE
+    WHERE sl.lead_id = p_lead
 $$;
 
 -- 025's, with the model's aggregates in the history scan and the probability in the INSERT.
@@ -122,8 +120,8 @@ BEGIN
     WITH alone AS (
         SELECT c.position, c.interaction, c.ev, h.first_type, h.first_at, s.lines, s.score,
                CASE WHEN v_model.id IS NOT NULL THEN lead_probability(
-                   v_model, NULL, c.ev->>'session_id', s.score, c.ev->>'source', now(), h.counts, h.types, h.modifiers,
-                   h.first_at, h.last_at, h.sessions, now()) END AS probability
+                   v_model, s.score, c.ev->>'source', now(), h.counts, h.types, h.modifiers, h.first_at, h.last_at,
+                   h.sessions, pv.prompted, pv.variant_b, now()) END AS probability
         FROM unnest(v_positions, o_interactions, v_events) AS c(position, interaction, ev)
         CROSS JOIN LATERAL (
             SELECT count(DISTINCT u.interaction_type)::INTEGER AS types,
@@ -140,6 +138,12 @@ BEGIN
                    OR u.contact_key = ANY(lead_contact_keys(c.ev->>'email_normalized', c.ev->>'phone_normalized')))
         ) h
         CROSS JOIN LATERAL lead_score_lines(h.best, h.types) s
+        -- The session, the new lead's only one, as lead_features_for sees it once linked.
+        LEFT JOIN LATERAL (
+            SELECT EXISTS (SELECT 1 FROM conversion_prompts cp WHERE cp.session_id = c.ev->>'session_id') AS prompted,
+                   (SELECT cs.variant = 'B' FROM conversion_sessions cs WHERE cs.session_id = c.ev->>'session_id' LIMIT 1) AS variant_b
+            WHERE v_model.id IS NOT NULL
+        ) pv ON TRUE
     ), created AS (
         INSERT INTO leads (patient_name, mobile_number, email, procedure_name, source, message, interaction_id,
                            lead_score, engagement_level, session_id, email_normalized, phone_normalized,
@@ -237,6 +241,10 @@ DECLARE
     v_linked_row   BIGINT;
     v_linked_source TEXT;
     v_linked_created_at TIMESTAMPTZ;
+    v_session_prompted BOOLEAN;
+    v_session_variant_b BOOLEAN;
+    v_prompted     BOOLEAN;
+    v_variant_b    BOOLEAN;
     -- Written at the end of the batch, in this order.
     o_keys         TEXT[] := '{}';
     o_bodies       JSONB[] := '{}';
@@ -341,10 +349,18 @@ BEGIN
         SELECT (SELECT id FROM leads WHERE email_normalized = v_email AND lead_is_open(status)),
                (SELECT id FROM leads WHERE phone_normalized = v_phone AND lead_is_open(status)),
                s.lead_id, s.email_normalized, s.phone_normalized, s.lead_score,
-               s.patient_name IS NOT NULL, s.procedure_name IS NOT NULL, s.conversion_probability, s.lead_id, s.source, s.created_at
+               s.patient_name IS NOT NULL, s.procedure_name IS NOT NULL, s.conversion_probability, s.lead_id, s.source, s.created_at,
+               pv.prompted, pv.variant_b
         INTO v_lead_id, v_other_id, v_linked_id, v_linked_email, v_linked_phone, v_linked_score,
-             v_linked_named, v_linked_procedure, v_linked_probability, v_linked_row, v_linked_source, v_linked_created_at
+             v_linked_named, v_linked_procedure, v_linked_probability, v_linked_row, v_linked_source, v_linked_created_at,
+             v_session_prompted, v_session_variant_b
         FROM (SELECT 1) AS one
+        -- With a model: whether the event's session was prompted, and its variant (for the prediction, 4b).
+        LEFT JOIN LATERAL (
+            SELECT EXISTS (SELECT 1 FROM conversion_prompts cp WHERE cp.session_id = v_session) AS prompted,
+                   (SELECT c.variant = 'B' FROM conversion_sessions c WHERE c.session_id = v_session LIMIT 1) AS variant_b
+            WHERE v_model.id IS NOT NULL
+        ) pv ON TRUE
         LEFT JOIN (
             SELECT sl.lead_id, l.email_normalized, l.phone_normalized, l.lead_score,
                    l.patient_name, l.procedure_name, l.conversion_probability, l.source, l.created_at
@@ -424,6 +440,19 @@ BEGIN
             IF v_sessions IS NULL THEN
                 SELECT count(DISTINCT session_id) INTO v_sessions FROM user_interactions WHERE lead_id = v_lead_id;
             END IF;
+            -- The lead's sessions as lead_features_for sees them after this event: a new lead gets the event's
+            -- session (none when it is another lead's); a known lead whose interactions are all in the event's
+            -- session, linked to it, has that one session (a session is linked to a lead only with an
+            -- interaction that joins it); any other known lead, its sessions looked up.
+            IF v_created AND v_linked_id IS NULL OR NOT v_created AND v_sessions = 1 AND v_linked_id = v_lead_id THEN
+                v_prompted := v_session_prompted;
+                v_variant_b := v_session_variant_b;
+            ELSIF v_created THEN
+                v_prompted := false;
+                v_variant_b := NULL;
+            ELSE
+                SELECT p.prompted, p.variant_b INTO v_prompted, v_variant_b FROM lead_sessions_prompted(v_lead_id) p;
+            END IF;
             IF v_created THEN
                 NULL;
             ELSIF v_lead_id = v_linked_row THEN
@@ -434,9 +463,8 @@ BEGIN
                 SELECT source, created_at INTO v_source, v_created_at FROM leads WHERE id = v_lead_id;
             END IF;
             v_probability := lead_probability(
-                v_model, CASE WHEN NOT v_created THEN v_lead_id END,
-                CASE WHEN v_created AND v_linked_id IS NULL THEN v_session END,
-                v_score, v_source, v_created_at, v_counts, v_types, v_modifiers, v_seen_first, v_seen_last, v_sessions, now());
+                v_model, v_score, v_source, v_created_at, v_counts, v_types, v_modifiers, v_seen_first, v_seen_last,
+                v_sessions, v_prompted, v_variant_b, now());
         END IF;
 
         -- 5. Write the lead once.
