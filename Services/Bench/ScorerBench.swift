@@ -2,6 +2,7 @@ import AMQP
 import Foundation
 import LeadCore
 import LeadService
+import LeadStore
 import Logging
 import PostgresNIO
 
@@ -16,21 +17,11 @@ struct ScorerBench {
     func fill(events count: Int, tag: String) async throws -> Int {
         let baseline = try await highestID()
         var random = SystemRandomNumberGenerator()
-        let qualifying: [InteractionType] = [.aiRecommendation, .faceAnalysis, .appointmentBooking, .packageInquiry, .consultation]
-        let anonymous: [InteractionType] = [.pageView, .search, .pageView, .communityEngagement, .costCalculator]
         let publisher = broker.publisher
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<count {
                 if index >= 2000 { try await group.next() }
-                let person = Int.random(in: 0..<(count / 4), using: &random)
-                let withContact = Double.random(in: 0..<1, using: &random) < 0.3
-                let event = InteractionEvent(
-                    sessionID: "\(tag)-\(person)-\(Int.random(in: 0..<3, using: &random))",
-                    type: (withContact ? qualifying : anonymous).randomElement(using: &random)!,
-                    sourcePage: "/bench",
-                    contact: withContact ? .init(name: "Person \(person)", email: "p\(person)@\(tag).example.com") : nil,
-                    data: ["procedure": .string("Botox"), "budget_range": .string(Bool.random(using: &random) ? "high" : "low")]
-                )
+                let event = Self.event(tag: tag, persons: count / 4, using: &random)
                 let message = OutgoingMessage(
                     exchange: LeadTopology.interactionsExchange, routingKey: event.routingKey,
                     body: event.encoded(), messageID: event.eventID.uuidString.lowercased()
@@ -40,6 +31,71 @@ struct ScorerBench {
             try await group.waitForAll()
         }
         return baseline
+    }
+
+    /// One event of the benchmark's stream: one of `persons` people under `tag`, in one of their three sessions,
+    /// 30 % with contact (a type that makes a lead), the rest anonymous browsing.
+    static func event(tag: String, persons: Int, using random: inout some RandomNumberGenerator) -> InteractionEvent {
+        let qualifying: [InteractionType] = [.aiRecommendation, .faceAnalysis, .appointmentBooking, .packageInquiry, .consultation]
+        let anonymous: [InteractionType] = [.pageView, .search, .pageView, .communityEngagement, .costCalculator]
+        let person = Int.random(in: 0..<persons, using: &random)
+        let withContact = Double.random(in: 0..<1, using: &random) < 0.3
+        return InteractionEvent(
+            sessionID: "\(tag)-\(person)-\(Int.random(in: 0..<3, using: &random))",
+            type: (withContact ? qualifying : anonymous).randomElement(using: &random)!,
+            sourcePage: "/bench",
+            contact: withContact ? .init(name: "Person \(person)", email: "p\(person)@\(tag).example.com") : nil,
+            data: ["procedure": .string("Botox"), "budget_range": .string(Bool.random(using: &random) ? "high" : "low")]
+        )
+    }
+
+    /// What the active model adds to the batch function's database time, A/B on identical batches against the
+    /// same database: each of `rounds` batches of `size` new events about the `persons` people of an earlier fill
+    /// under `tag` (so most join leads they already have) runs once with the model and once without (the model
+    /// deactivated inside that transaction), in alternating order, each in a transaction rolled back, on one
+    /// connection to an otherwise idle database. Returns the seconds each way and the events that joined a lead
+    /// (counted in the runs with the model).
+    func modelAB(tag: String, persons: Int, rounds: Int, size: Int) async throws -> (with: Double, without: Double, leadEvents: Int) {
+        var random = SystemRandomNumberGenerator()
+        let scorer = InteractionScorer()
+        let logger = logger
+        var with = 0.0, without = 0.0, leadEvents = 0
+        let batches = (0..<(rounds + 2)).map { _ in
+            let events = (0..<size).map { _ in Self.event(tag: tag, persons: persons, using: &random) }
+            let json = "[" + events.map {
+                InteractionStore.ScoredInteraction(event: $0, score: scorer.score($0), lead: LeadRules.candidate(for: $0)).json
+            }.joined(separator: ",") + "]"
+            return (json, events.map(\.eventID))
+        }
+        try await database.withConnection { connection in
+            for (index, (batch, ids)) in batches.enumerated() {
+                for modelOn in (index % 2 == 0 ? [true, false] : [false, true]) {
+                    try await connection.query("BEGIN", logger: logger)
+                    if !modelOn {
+                        try await connection.query("UPDATE prediction_models SET active = false WHERE active", logger: logger)
+                    }
+                    let started = ContinuousClock.now
+                    try await connection.query("SELECT * FROM lead_process_events(\(batch)::jsonb)", logger: logger)
+                    let elapsed = (ContinuousClock.now - started).seconds
+                    var joined = 0
+                    for try await count in try await connection.query(
+                        "SELECT count(*)::int8 FROM user_interactions WHERE event_id = ANY(\(ids)) AND lead_id IS NOT NULL", logger: logger
+                    ).decode(Int.self) {
+                        joined = count
+                    }
+                    try await connection.query("ROLLBACK", logger: logger)
+                    // The first two batches plan the function's statements on this connection: not counted.
+                    guard index >= 2 else { continue }
+                    if modelOn {
+                        with += elapsed
+                        leadEvents += joined
+                    } else {
+                        without += elapsed
+                    }
+                }
+            }
+        }
+        return (with, without, leadEvents)
     }
 
     /// Polls the rows committed since `baseline` (an id) from the scorers' start until all `events` are in; the

@@ -36,7 +36,7 @@ package struct InteractionStore: Sendable {
         package let event: InteractionEvent
         package let score: Score
         package let lead: LeadCandidate
-        let json: String
+        package let json: String
         /// The identity locks `lead_process_events` takes for it: its session, email and phone.
         let lockKeys: [String]
 

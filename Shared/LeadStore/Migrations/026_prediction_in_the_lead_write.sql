@@ -1,22 +1,36 @@
--- The prediction computed in the lead's own write. With an active model, 020's lead_predict_batch ran after
+-- The prediction computed with the lead's own write. With an active model, 020's lead_predict_batch ran after
 -- the batch's loop: it read every touched lead's interactions again for the features, wrote the row a second
 -- time with the probability, and patched the batch's lead.created, lead.updated and lead.scored bodies with it
--- (74.5-90.2 µs a lead in the scorer benchmark, against the issue's 50).
+-- (70.8-90.2 µs a lead in the scorer benchmark, against the issue's 50).
 --
 -- The scorer already aggregates a lead's interactions once an event for it: for the score, over the lead's
 -- interactions (a known lead) or the session's history that is about to join it (a new lead). Those scans now
 -- also take the model's aggregates of the same rows (counts per type, modifier bits, first and last time,
 -- whether they are all in one session), and lead_probability() turns them into the probability before the
 -- lead is written, so the INSERT or UPDATE that writes the score writes the probability, and lead_json() of
--- that row (lead.created, lead.updated, lead.scored) carries it. A lead written several times in a batch is
--- predicted each time, the last one as the batch leaves it, as before. lead_predict_batch stays for any
--- other caller; the scorer no longer calls it.
+-- that row (lead.created, lead.updated, lead.scored) carries it. An event that changes nothing else the lead
+-- shows (the loop's shortcut, most anonymous events) does not write the row: its probability is written
+-- after the loop with the later last_interaction_at the shortcut already deferred, once a lead, and announced
+-- with lead.updated (step 6b). A lead written several times in a batch ends with its last event's
+-- probability, as the batch leaves it, as before. lead_predict_batch stays for any other caller; the scorer
+-- no longer calls it.
 --
--- Same values as lead_features_for (the definition leadctl train uses): the same aggregates of the same rows,
--- the same prompt and variant lookups over the lead's sessions (for a new lead, the session it is about to be
--- linked to, or none when that session is another lead's), the session count exact, and the probability as
--- of the write's now(), which is the row's updated_at whenever the probability changed. ScorerBatchTests
--- checks both creation paths, known leads and stitched sessions against lead_features_for.
+-- Same values as lead_features_for (the definition leadctl train uses): the same aggregates of the same rows;
+-- whether the lead's sessions were prompted and any is in variant B, looked up in queries the scorer runs
+-- anyway (the loop's first lookup, for the event's session; the set-based creation's CTE) for a new lead
+-- (the session it is about to be linked to, or none when that session is another lead's) and for a known
+-- lead whose interactions are all in the event's session, linked to it, and looked up over the lead's
+-- sessions otherwise; the session count exact; and the probability as of the write's now(), which is the
+-- row's updated_at whenever the probability changed. ScorerBatchTests checks both creation paths, known
+-- leads, stitched and prompted sessions against lead_features_for, and that the last lead.created or
+-- lead.updated about each lead is its row.
+--
+-- Measured in the scorer benchmark (50,000 events, 30 % with contact, ~21,000 lead writes with a model):
+-- lead_probability 17.4-18.7 µs a lead written; the first draft, with the prompt lookups inside it, 47.6.
+-- Two things cost more than they saved on the way and are not here: a full UPDATE for every shortcut event
+-- whose probability moved (the row written and rebuilt as JSON per event, where step 7 wrote it once a lead:
+-- 103 µs of database time per lead against the run without a model), and the general session lookup as a
+-- SQL function (planned on every call: 300 µs a call).
 --
 -- Without a model nothing is computed beyond the new aggregates in the scans, and a lead's stored
 -- probability is left as it was (as before: deactivating a model does not clear them).
