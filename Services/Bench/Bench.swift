@@ -366,9 +366,10 @@ struct Bench {
         // the x1 run's, which also holds the model's aggregates in the scorer's scans and the wider rows.
         try await stop([modelScorer])
         let prediction = try await scorerBench.functionTimes(after: predictionBefore).since(predictionBefore)
+        let abRounds = 200
         // The same, controlled: the model's cost A/B on identical batches (the two runs above are minutes apart
         // on a database that grew in between, and their difference swung by ±40 µs a lead from run to run).
-        let ab = try await scorerBench.modelAB(tag: modelTag, persons: options.scorerEvents / 4, rounds: 40, size: 100)
+        let ab = try await scorerBench.modelAB(modelID: modelID, tag: modelTag, persons: options.scorerEvents / 4, rounds: abRounds, size: 100)
         let abPerLeadEvent = (ab.with - ab.without) * 1e6 / Double(max(1, ab.leadEvents))
         let predicted = prediction["lead_probability"]?.calls ?? 0
         let stepPerLead = (prediction["lead_probability"]?.milliseconds ?? 0) * 1000 / Double(max(1, predicted))
@@ -384,14 +385,14 @@ struct Bench {
              "batch_db_us_per_event": rounded(batchPerEvent(prediction), 1),
              "batch_db_us_per_event_without_model": rounded(batchPerEvent(plainTimes), 1),
              "db_overhead_us_per_lead": rounded(databasePerLead, 1),
-             "ab_batches": 40, "ab_ms_with_model": rounded(ab.with * 1000, 1), "ab_ms_without_model": rounded(ab.without * 1000, 1),
+             "ab_batches": abRounds, "ab_ms_with_model": rounded(ab.with * 1000, 1), "ab_ms_without_model": rounded(ab.without * 1000, 1),
              "ab_lead_events": ab.leadEvents, "ab_overhead_us_per_lead_event": rounded(abPerLeadEvent, 1),
              "ratio_to_scorer_without_model": rounded(modelRate / plainRate)],
             summary: "\(Int(modelRate)) events/s with an active model: +\(rounded(overhead, 1)) µs per event, "
                 + "+\(rounded(perLead, 1)) µs per event that joined a lead; the prediction (prompt lookups, features, "
                 + "probability) \(rounded(stepPerLead, 1)) µs per lead written (\(predicted)); the batch function's "
                 + "database time \(rounded(batchPerEvent(prediction), 1)) µs an event against \(rounded(batchPerEvent(plainTimes), 1)) "
-                + "without a model: \(rounded(databasePerLead, 1)) µs per lead written; A/B on 40 identical batches: "
+                + "without a model: \(rounded(databasePerLead, 1)) µs per lead written; A/B on \(abRounds) identical batches: "
                 + "+\(rounded(abPerLeadEvent, 1)) µs per event that joined a lead (\(rounded(ab.with * 1000, 0)) ms against "
                 + "\(rounded(ab.without * 1000, 0)) ms)"
         )

@@ -51,11 +51,11 @@ struct ScorerBench {
 
     /// What the active model adds to the batch function's database time, A/B on identical batches against the
     /// same database: each of `rounds` batches of `size` new events about the `persons` people of an earlier fill
-    /// under `tag` (so most join leads they already have) runs once with the model and once without (the model
-    /// deactivated inside that transaction), in alternating order, each in a transaction rolled back, on one
+    /// under `tag` (so most join leads they already have) runs once with model `modelID` active and once without
+    /// any (set inside that transaction), in alternating order, each in a transaction rolled back, on one
     /// connection to an otherwise idle database. Returns the seconds each way and the events that joined a lead
     /// (counted in the runs with the model).
-    func modelAB(tag: String, persons: Int, rounds: Int, size: Int) async throws -> (with: Double, without: Double, leadEvents: Int) {
+    func modelAB(modelID: Int, tag: String, persons: Int, rounds: Int, size: Int) async throws -> (with: Double, without: Double, leadEvents: Int) {
         var random = SystemRandomNumberGenerator()
         let scorer = InteractionScorer()
         let logger = logger
@@ -71,8 +71,9 @@ struct ScorerBench {
             for (index, (batch, ids)) in batches.enumerated() {
                 for modelOn in (index % 2 == 0 ? [true, false] : [false, true]) {
                     try await connection.query("BEGIN", logger: logger)
-                    if !modelOn {
-                        try await connection.query("UPDATE prediction_models SET active = false WHERE active", logger: logger)
+                    try await connection.query("UPDATE prediction_models SET active = false WHERE active", logger: logger)
+                    if modelOn {
+                        try await connection.query("UPDATE prediction_models SET active = true WHERE id = \(modelID)", logger: logger)
                     }
                     let started = ContinuousClock.now
                     try await connection.query("SELECT * FROM lead_process_events(\(batch)::jsonb)", logger: logger)

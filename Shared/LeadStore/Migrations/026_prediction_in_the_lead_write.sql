@@ -26,11 +26,17 @@
 -- lead.updated about each lead is its row.
 --
 -- Measured in the scorer benchmark (50,000 events, 30 % with contact, ~21,000 lead writes with a model):
--- lead_probability 17.4-18.7 µs a lead written; the first draft, with the prompt lookups inside it, 47.6.
+-- lead_probability 15.1-20.1 µs a lead written, where step 7 took 70.8 in the same benchmark. But the model's
+-- whole cost did not move: on 200 identical batches of 100 events, each run with the model and without it
+-- (rolled back, alternating), it adds 90.2 µs of database time per event that joins a lead here and 90.9
+-- with 025. What is left is spread thin: the lead.updated rows that announce new probabilities, the prompt
+-- lookups, the session count and lookups for leads with several sessions, the deferred writes (6b); no single
+-- statement stands out in pg_stat_statements, and taking out the probability itself or the announcements
+-- did not move the A/B beyond its noise (±0.3 s in 3.5 s runs). Kept because the row is written once and a
+-- lead's interactions are read once, where step 7 read them again however long the lead's history.
 -- Two things cost more than they saved on the way and are not here: a full UPDATE for every shortcut event
--- whose probability moved (the row written and rebuilt as JSON per event, where step 7 wrote it once a lead:
--- 103 µs of database time per lead against the run without a model), and the general session lookup as a
--- SQL function (planned on every call: 300 µs a call).
+-- whose probability moved (the row written and rebuilt as JSON per event), and the general session lookup as
+-- a SQL function (planned on every call: 300 µs a call).
 --
 -- Without a model nothing is computed beyond the new aggregates in the scans, and a lead's stored
 -- probability is left as it was (as before: deactivating a model does not clear them).
@@ -57,19 +63,20 @@ $$;
 -- lead's sessions were prompted (and any is in variant B) in queries they run anyway, as lead_features_for does
 -- (a separate query here cost 10-20 µs a lead on an idle database, most of it starting the queries).
 CREATE FUNCTION lead_probability(
-    p_model prediction_models, p_score INTEGER, p_source TEXT, p_created TIMESTAMPTZ,
+    p_weights DOUBLE PRECISION[], p_means DOUBLE PRECISION[], p_scales DOUBLE PRECISION[], p_intercept DOUBLE PRECISION,
+    p_score INTEGER, p_source TEXT, p_created TIMESTAMPTZ,
     p_counts BIGINT[], p_types BIGINT, p_modifiers INTEGER, p_first TIMESTAMPTZ, p_last TIMESTAMPTZ,
     p_sessions BIGINT, p_prompted BOOLEAN, p_variant_b BOOLEAN, p_as_of TIMESTAMPTZ
 ) RETURNS DOUBLE PRECISION LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     v_features  DOUBLE PRECISION[];
-    z           DOUBLE PRECISION := p_model.intercept;
+    z           DOUBLE PRECISION := p_intercept;
 BEGIN
     v_features := lead_feature_vector(
         p_score, p_counts, p_types, p_source, (p_modifiers & 1) <> 0, (p_modifiers & 2) <> 0, (p_modifiers & 4) <> 0,
         p_created, p_first, p_last, p_sessions, p_prompted, p_variant_b, p_as_of);
-    FOR i IN 1 .. cardinality(p_model.weights) LOOP
-        z := z + p_model.weights[i] * (COALESCE(v_features[i], 0) - p_model.means[i]) / p_model.scales[i];
+    FOR i IN 1 .. cardinality(p_weights) LOOP
+        z := z + p_weights[i] * (COALESCE(v_features[i], 0) - p_means[i]) / p_scales[i];
     END LOOP;
     RETURN 1 / (1 + exp(-LEAST(30, GREATEST(-30, z))));
 END
@@ -84,7 +91,11 @@ DECLARE
     v_positions BIGINT[];
     v_events    JSONB[];
     v_sessions  TEXT[];
-    v_model     prediction_models;
+    v_model     INTEGER;
+    v_weights   DOUBLE PRECISION[];
+    v_means     DOUBLE PRECISION[];
+    v_scales    DOUBLE PRECISION[];
+    v_intercept DOUBLE PRECISION;
 BEGIN
     SELECT COALESCE(array_agg(c.id ORDER BY c.position), '{}'), array_agg(c.position ORDER BY c.position),
            array_agg(c.value ORDER BY c.position)
@@ -115,12 +126,13 @@ BEGIN
         o_bodies := '{}';
         RETURN;
     END IF;
-    SELECT * INTO v_model FROM prediction_models WHERE active;
+    SELECT id, weights, means, scales, intercept INTO v_model, v_weights, v_means, v_scales, v_intercept
+    FROM prediction_models WHERE active;
 
     WITH alone AS (
         SELECT c.position, c.interaction, c.ev, h.first_type, h.first_at, s.lines, s.score,
-               CASE WHEN v_model.id IS NOT NULL THEN lead_probability(
-                   v_model, s.score, c.ev->>'source', now(), h.counts, h.types, h.modifiers, h.first_at, h.last_at,
+               CASE WHEN v_model IS NOT NULL THEN lead_probability(
+                   v_weights, v_means, v_scales, v_intercept, s.score, c.ev->>'source', now(), h.counts, h.types, h.modifiers, h.first_at, h.last_at,
                    h.sessions, pv.prompted, pv.variant_b, now()) END AS probability
         FROM unnest(v_positions, o_interactions, v_events) AS c(position, interaction, ev)
         CROSS JOIN LATERAL (
@@ -142,7 +154,7 @@ BEGIN
         LEFT JOIN LATERAL (
             SELECT EXISTS (SELECT 1 FROM conversion_prompts cp WHERE cp.session_id = c.ev->>'session_id') AS prompted,
                    (SELECT cs.variant = 'B' FROM conversion_sessions cs WHERE cs.session_id = c.ev->>'session_id' LIMIT 1) AS variant_b
-            WHERE v_model.id IS NOT NULL
+            WHERE v_model IS NOT NULL
         ) pv ON TRUE
     ), created AS (
         INSERT INTO leads (patient_name, mobile_number, email, procedure_name, source, message, interaction_id,
@@ -228,7 +240,11 @@ DECLARE
     v_best         JSONB;
     v_lines        JSONB;
     v_score        INTEGER;
-    v_model        prediction_models;
+    v_model        INTEGER;
+    v_weights      DOUBLE PRECISION[];
+    v_means        DOUBLE PRECISION[];
+    v_scales       DOUBLE PRECISION[];
+    v_intercept    DOUBLE PRECISION;
     v_counts       BIGINT[];
     v_modifiers    INTEGER;
     v_seen_first   TIMESTAMPTZ;
@@ -314,7 +330,8 @@ BEGIN
         RETURN NEXT;
         RETURN;
     END IF;
-    SELECT * INTO v_model FROM prediction_models WHERE active;
+    SELECT id, weights, means, scales, intercept INTO v_model, v_weights, v_means, v_scales, v_intercept
+    FROM prediction_models WHERE active;
 
     -- 1b. New leads that no other event of the batch can touch, set-based (lead_create_alone); their messages
     --     come first. Only in batches of 50 new events or more: its statements cost more to start than the
@@ -366,7 +383,7 @@ BEGIN
         LEFT JOIN LATERAL (
             SELECT EXISTS (SELECT 1 FROM conversion_prompts cp WHERE cp.session_id = v_session) AS prompted,
                    (SELECT c.variant = 'B' FROM conversion_sessions c WHERE c.session_id = v_session LIMIT 1) AS variant_b
-            WHERE v_model.id IS NOT NULL
+            WHERE v_model IS NOT NULL
         ) pv ON TRUE
         LEFT JOIN (
             SELECT sl.lead_id, l.email_normalized, l.phone_normalized, l.lead_score,
@@ -443,7 +460,7 @@ BEGIN
 
         -- 4b. With an active model, the probability as the lead will be written, in the same write.
         v_probability := NULL;
-        IF v_model.id IS NOT NULL THEN
+        IF v_model IS NOT NULL THEN
             IF v_sessions IS NULL THEN
                 SELECT count(DISTINCT session_id) INTO v_sessions FROM user_interactions WHERE lead_id = v_lead_id;
             END IF;
@@ -480,7 +497,7 @@ BEGIN
                 SELECT source, created_at INTO v_source, v_created_at FROM leads WHERE id = v_lead_id;
             END IF;
             v_probability := lead_probability(
-                v_model, v_score, v_source, v_created_at, v_counts, v_types, v_modifiers, v_seen_first, v_seen_last,
+                v_weights, v_means, v_scales, v_intercept, v_score, v_source, v_created_at, v_counts, v_types, v_modifiers, v_seen_first, v_seen_last,
                 v_sessions, v_prompted, v_variant_b, now());
         END IF;
 
@@ -504,7 +521,7 @@ BEGIN
         v_shortcut := NOT v_created AND v_email IS NULL AND v_phone IS NULL AND v_lead_id = v_linked_id
                       AND v_score = v_linked_score AND (v_linked_named OR ev->>'name' IS NULL)
                       AND (v_linked_procedure OR ev->>'procedure_name' IS NULL);
-        IF v_model.id IS NOT NULL AND NOT v_shortcut THEN
+        IF v_model IS NOT NULL AND NOT v_shortcut THEN
             -- The row is written in full here: a probability an earlier shortcut of the batch noted is out of date.
             f_leads := array_append(f_leads, v_lead_id);
             f_positions := array_append(f_positions, v_position);
