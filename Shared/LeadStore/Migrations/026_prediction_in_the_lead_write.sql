@@ -19,8 +19,8 @@
 -- whether the lead's sessions were prompted and any is in variant B, looked up in queries the scorer runs
 -- anyway (the loop's first lookup, for the event's session; the set-based creation's CTE) for a new lead
 -- (the session it is about to be linked to, or none when that session is another lead's) and for a known
--- lead whose interactions are all in the event's session, linked to it, and looked up over the lead's
--- sessions otherwise; the session count exact; and the probability as of the write's now(), which is the
+-- lead whose interactions are all in the event's session, linked to it, and otherwise over the lead's
+-- sessions within the scan's own statement; the session count exact; and the probability as of the write's now(), which is the
 -- row's updated_at whenever the probability changed. ScorerBatchTests checks both creation paths, known
 -- leads, stitched and prompted sessions against lead_features_for, and that the last lead.created or
 -- lead.updated about each lead is its row.
@@ -29,11 +29,13 @@
 -- lead_probability 15.1-20.1 µs a lead written, where step 7 took 70.8 in the same benchmark. But the model's
 -- whole cost did not move: on 200 identical batches of 100 events, each run with the model and without it
 -- (rolled back, alternating), it adds 90.2 µs of database time per event that joins a lead here and 90.9
--- with 025. What is left is spread thin: the lead.updated rows that announce new probabilities, the prompt
--- lookups, the session count and lookups for leads with several sessions, the deferred writes (6b); no single
--- statement stands out in pg_stat_statements, and taking out the probability itself or the announcements
--- did not move the A/B beyond its noise (±0.3 s in 3.5 s runs). Kept because the row is written once and a
--- lead's interactions are read once, where step 7 read them again however long the lead's history.
+-- with 025. The same A/B in psql (100 batches a run, eight alternating pairs, ±0.3 s in 3.5 s runs) put most
+-- of that in the lookups for leads with several sessions (the session count and the prompts over all their
+-- sessions, as two more statements an event): without them the model added 0.24-0.27 s a run against
+-- 0.42-0.68 s; taking out the probability itself or the lead.updated announcements moved nothing beyond the
+-- noise. Those lookups are now part of the scan's statement (0.25-0.52 s, mean 0.40, over four runs). Kept
+-- because the row is written once and a lead's interactions are read once, where step 7 read them again
+-- however long the lead's history.
 -- Two things cost more than they saved on the way and are not here: a full UPDATE for every shortcut event
 -- whose probability moved (the row written and rebuilt as JSON per event), and the general session lookup as
 -- a SQL function (planned on every call: 300 µs a call).
@@ -277,6 +279,7 @@ DECLARE
     v_position     INTEGER := 0;
     v_reprobed     INTEGER;
     v_shortcut     BOOLEAN;
+    v_prompt_bits  INTEGER;
     c_leads        BIGINT[] := '{}';
     v_alone        BIGINT[] := '{}';
     v_alone_leads  BIGINT[];
@@ -445,11 +448,26 @@ BEGIN
             v_created_at := now();
         ELSE
             v_linked_id := lead_link_interaction(v_lead_id, v_linked_id, v_session, v_interaction, v_event);
+            -- With a model, in the same statement: the session count, and unless the lead's interactions are
+            -- all in the event's session, linked to it (then step 1 read it), whether any of the lead's sessions
+            -- was prompted (bit 1) or is in variant B (bit 2), as lead_features_for looks them up. (As separate
+            -- statements, these two cost more than the rest of the prediction in an A/B of the batch function.)
             SELECT count(DISTINCT interaction_type), (array_agg(score_breakdown ORDER BY score DESC, id))[1],
                    lead_type_counts(array_agg(interaction_type)),
                    bit_or(COALESCE(modifiers, lead_modifiers(score_breakdown))), min(occurred_at), max(occurred_at),
-                   CASE WHEN min(session_id) = max(session_id) THEN 1 END
-            INTO v_types, v_best, v_counts, v_modifiers, v_seen_first, v_seen_last, v_sessions
+                   CASE WHEN min(session_id) = max(session_id) THEN 1
+                        ELSE count(DISTINCT session_id) FILTER (WHERE v_model IS NOT NULL) END,
+                   CASE WHEN v_model IS NULL OR min(session_id) = max(session_id) AND v_linked_id = v_lead_id THEN NULL
+                        ELSE (SELECT COALESCE(bool_or(pr.found), false)::INTEGER + 2 * COALESCE(bool_or(cs.variant = 'B'), false)::INTEGER
+                              FROM session_leads sl
+                              LEFT JOIN LATERAL (
+                                  SELECT true AS found FROM conversion_prompts cp WHERE cp.session_id = sl.session_id LIMIT 1
+                              ) pr ON TRUE
+                              LEFT JOIN LATERAL (
+                                  SELECT c.variant FROM conversion_sessions c WHERE c.session_id = sl.session_id LIMIT 1
+                              ) cs ON TRUE
+                              WHERE sl.lead_id = v_lead_id) END
+            INTO v_types, v_best, v_counts, v_modifiers, v_seen_first, v_seen_last, v_sessions, v_prompt_bits
             FROM user_interactions WHERE lead_id = v_lead_id;
         END IF;
 
@@ -461,31 +479,19 @@ BEGIN
         -- 4b. With an active model, the probability as the lead will be written, in the same write.
         v_probability := NULL;
         IF v_model IS NOT NULL THEN
-            IF v_sessions IS NULL THEN
-                SELECT count(DISTINCT session_id) INTO v_sessions FROM user_interactions WHERE lead_id = v_lead_id;
-            END IF;
             -- The lead's sessions as lead_features_for sees them after this event: a new lead gets the event's
             -- session (none when it is another lead's); a known lead whose interactions are all in the event's
             -- session, linked to it, has that one session (a session is linked to a lead only with an
-            -- interaction that joins it); any other known lead, its sessions looked up.
-            IF v_created AND v_linked_id IS NULL OR NOT v_created AND v_sessions = 1 AND v_linked_id = v_lead_id THEN
+            -- interaction that joins it); any other known lead's were looked up with its scan (3).
+            IF v_created AND v_linked_id IS NULL OR NOT v_created AND v_prompt_bits IS NULL THEN
                 v_prompted := v_session_prompted;
                 v_variant_b := v_session_variant_b;
             ELSIF v_created THEN
                 v_prompted := false;
                 v_variant_b := NULL;
             ELSE
-                -- lead_features_for's lookup. (As a SQL function called here, it was planned again on every
-                -- call: 300 µs a call in the scorer benchmark.)
-                SELECT COALESCE(bool_or(pr.found), false), bool_or(cs.variant = 'B') INTO v_prompted, v_variant_b
-                FROM session_leads sl
-                LEFT JOIN LATERAL (
-                    SELECT true AS found FROM conversion_prompts cp WHERE cp.session_id = sl.session_id LIMIT 1
-                ) pr ON TRUE
-                LEFT JOIN LATERAL (
-                    SELECT c.variant FROM conversion_sessions c WHERE c.session_id = sl.session_id LIMIT 1
-                ) cs ON TRUE
-                WHERE sl.lead_id = v_lead_id;
+                v_prompted := (v_prompt_bits & 1) <> 0;
+                v_variant_b := (v_prompt_bits & 2) <> 0;
             END IF;
             IF v_created THEN
                 NULL;
