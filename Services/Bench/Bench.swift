@@ -360,10 +360,9 @@ struct Bench {
         // Per lead scored: the events that joined a lead are the ones that needed a probability.
         let leadEvents = try await scorerBench.leadEvents(after: modelBaseline)
         let perLead = overhead * Double(options.scorerEvents) / Double(max(1, leadEvents))
-        // From PostgreSQL's function statistics (flushed when the scorer's connections close), far less noisy
-        // than the difference of two throughputs: the prediction's own time (lead_probability: the prompt
-        // lookups, features and sum, per lead written), and the batch function's database time an event against
-        // the x1 run's, which also holds the model's aggregates in the scorer's scans and the wider rows.
+        // From PostgreSQL's function statistics (flushed when the scorer's connections close): the prediction
+        // step's own time (lead_predict_batch: features, probability, the row's second write and the messages,
+        // per lead predicted), and the batch function's database time an event against the x1 run's.
         try await stop([modelScorer])
         let prediction = try await scorerBench.functionTimes(after: predictionBefore).since(predictionBefore)
         let abRounds = 200
@@ -371,8 +370,8 @@ struct Bench {
         // on a database that grew in between, and their difference swung by ±40 µs a lead from run to run).
         let ab = try await scorerBench.modelAB(modelID: modelID, tag: modelTag, persons: options.scorerEvents / 4, rounds: abRounds, size: 100)
         let abPerLeadEvent = (ab.with - ab.without) * 1e6 / Double(max(1, ab.leadEvents))
-        let predicted = prediction["lead_probability"]?.calls ?? 0
-        let stepPerLead = (prediction["lead_probability"]?.milliseconds ?? 0) * 1000 / Double(max(1, predicted))
+        let predicted = prediction["lead_model_probability"]?.calls ?? 0
+        let stepPerLead = (prediction["lead_predict_batch"]?.milliseconds ?? 0) * 1000 / Double(max(1, predicted))
         let batchPerEvent = { (times: ScorerBench.FunctionTimes?) in
             (times?["lead_process_events"]?.milliseconds ?? 0) * 1000 / Double(options.scorerEvents)
         }
@@ -389,10 +388,10 @@ struct Bench {
              "ab_lead_events": ab.leadEvents, "ab_overhead_us_per_lead_event": rounded(abPerLeadEvent, 1),
              "ratio_to_scorer_without_model": rounded(modelRate / plainRate)],
             summary: "\(Int(modelRate)) events/s with an active model: +\(rounded(overhead, 1)) µs per event, "
-                + "+\(rounded(perLead, 1)) µs per event that joined a lead; the prediction (prompt lookups, features, "
-                + "probability) \(rounded(stepPerLead, 1)) µs per lead written (\(predicted)); the batch function's "
+                + "+\(rounded(perLead, 1)) µs per event that joined a lead; the prediction step (features, probability, "
+                + "row and messages) \(rounded(stepPerLead, 1)) µs per lead predicted (\(predicted)); the batch function's "
                 + "database time \(rounded(batchPerEvent(prediction), 1)) µs an event against \(rounded(batchPerEvent(plainTimes), 1)) "
-                + "without a model: \(rounded(databasePerLead, 1)) µs per lead written; A/B on \(abRounds) identical batches: "
+                + "without a model: \(rounded(databasePerLead, 1)) µs per lead predicted; A/B on \(abRounds) identical batches: "
                 + "+\(rounded(abPerLeadEvent, 1)) µs per event that joined a lead (\(rounded(ab.with * 1000, 0)) ms against "
                 + "\(rounded(ab.without * 1000, 0)) ms)"
         )
