@@ -62,9 +62,9 @@ struct ScorerBench {
         var with = 0.0, without = 0.0, leadEvents = 0
         let batches = (0..<(rounds + 2)).map { _ in
             let events = (0..<size).map { _ in Self.event(tag: tag, persons: persons, using: &random) }
-            let json = "[" + events.map {
-                InteractionStore.ScoredInteraction(event: $0, score: scorer.score($0), lead: LeadRules.candidate(for: $0)).json
-            }.joined(separator: ",") + "]"
+            let json = InteractionStore.batchJSON(events.map {
+                InteractionStore.ScoredInteraction(event: $0, score: scorer.score($0), lead: LeadRules.candidate(for: $0))
+            })
             return (json, events.map(\.eventID))
         }
         try await database.withConnection { connection in

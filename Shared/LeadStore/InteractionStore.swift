@@ -36,7 +36,7 @@ package struct InteractionStore: Sendable {
         package let event: InteractionEvent
         package let score: Score
         package let lead: LeadCandidate
-        package let json: String
+        let json: String
         /// The identity locks `lead_process_events` takes for it: its session, email and phone.
         let lockKeys: [String]
 
@@ -123,10 +123,15 @@ package struct InteractionStore: Sendable {
         return (now, later)
     }
 
+    /// The batch as `lead_process_events` reads it: a JSON array of the items' elements.
+    package static func batchJSON(_ batch: [ScoredInteraction]) -> String {
+        "[" + batch.map(\.json).joined(separator: ",") + "]"
+    }
+
     private static func write(
         _ batch: [ScoredInteraction], keysLocked: Bool, on connection: PostgresConnection, logger: Logger
     ) async throws -> BatchResult {
-        let json = "[" + batch.map(\.json).joined(separator: ",") + "]"
+        let json = batchJSON(batch)
         var result = BatchResult()
         let statement = ProcessEvents(events: json, leaseSeconds: OutboxStore.leaseSeconds, keysLocked: keysLocked)
         for try await (counts, messages) in try await connection.execute(statement, logger: logger) {

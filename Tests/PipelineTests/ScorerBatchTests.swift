@@ -304,9 +304,9 @@ import Testing
     struct RollBack: Error {}
 
     /// With an active model, each lead's probability must be the model applied to `lead_features_for` of the
-    /// lead as the batch left it (as of its `updated_at`), through
-    /// both creation paths, known leads, stitched sessions, prompted sessions and variant B; and the last
-    /// `lead.created`/`lead.updated` about a lead is its row. All in one transaction, rolled back: the model is
+    /// lead as the batch left it (as of its `updated_at`), through both creation paths, known leads, stitched
+    /// sessions, prompted sessions and variant B; and the last `lead.created`/`lead.updated` about a lead is its
+    /// row. All in one transaction, rolled back: the model is
     /// active only there, so the shared stack's scorer and the other tests never see it.
     @Test(arguments: [false, true]) func storedProbabilityIsTheModelsOnTheLeadsFeatures(setBased: Bool) async throws {
         _ = try await SharedStack.shared.start()
@@ -369,7 +369,7 @@ import Testing
                            count(*) FILTER (WHERE abs(r.stored - r.expected) >= 1e-12)::int,
                            count(*) FILTER (WHERE r.stored IS NULL)::int,
                            count(*) FILTER (WHERE a.body IS DISTINCT FROM r.row)::int,
-                           count(DISTINCT (lead_features(r.id, NULL, now()))[26])::int
+                           count(DISTINCT (lead_features(r.id, NULL, now()))[array_position(lead_feature_names(), 'variant_b')])::int
                     FROM reference r LEFT JOIN announced a ON a.id = r.id
                     """,
                     logger: logger
