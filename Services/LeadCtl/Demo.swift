@@ -30,8 +30,10 @@ struct Demo: AsyncParsableCommand {
                 request.headers.add(name: "Authorization", value: "Bearer \(key)")
                 request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: event)))
                 sent += 1
-                if let response = try? await client.execute(request, timeout: .seconds(5)), response.status.code == 202 {
-                    accepted += 1
+                if let response = try? await client.execute(request, timeout: .seconds(5)) {
+                    // Read to its end: a response dropped unread closes its keep-alive connection.
+                    _ = try? await response.body.collect(upTo: 64 * 1024)
+                    if response.status.code == 202 { accepted += 1 }
                 }
             }
             if count % 10 == 0 { print("demo: \(count) visitors, \(sent) events sent, \(accepted) accepted") }
