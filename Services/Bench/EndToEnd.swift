@@ -64,15 +64,16 @@ struct EndToEnd {
         let tapTask = Task {
             while let batch = await deliveries.nextBatch(max: 1000) {
                 let now = Date()
+                // The project's own parser: Foundation's JSONSerialization took ~4 % of this process's CPU here.
                 for delivery in batch {
-                    guard let object = try? JSONSerialization.jsonObject(with: delivery.body) as? [String: Any] else { continue }
-                    if delivery.routingKey == "conversion.prompt", let session = object["session_id"] as? String {
+                    guard case .object(let object)? = try? JSONParser.parse(delivery.body) else { continue }
+                    if delivery.routingKey == "conversion.prompt", let session = object["session_id"]?.stringValue {
                         prompts.values.withLock { if $0[session] == nil { $0[session] = now } }
-                    } else if delivery.routingKey == "alert.high_score", let lead = object["lead_id"] as? Int {
+                    } else if delivery.routingKey == "alert.high_score", case .int(let lead)? = object["lead_id"] {
                         alerted.values.withLock { if $0["\(lead)"] == nil { $0["\(lead)"] = now } }
-                    } else if object["previous_score"] is NSNull, let eventID = object["event_id"] as? String {
+                    } else if case .null? = object["previous_score"], let eventID = object["event_id"]?.stringValue {
                         arrivals.values.withLock { $0[eventID] = now }
-                        if let lead = object["lead_id"] as? Int { scored.values.withLock { $0["\(lead)"] = now } }
+                        if case .int(let lead)? = object["lead_id"] { scored.values.withLock { $0["\(lead)"] = now } }
                     }
                 }
                 tap.ack(batch.last!, multiple: true)

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import LeadCore
 import Logging
 import Synchronization
 
@@ -17,9 +18,7 @@ final class WebhookSink: Sendable {
         router.post("hooks") { request, _ -> Response in
             let body = try await request.body.collect(upTo: 1 << 20)
             let now = Date()
-            if let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
-                let lead = object["lead_id"] as? Int
-            {
+            if case .int(let lead)? = (try? JSONParser.parse(body.readableBytesView))?["lead_id"] {
                 arrivals.values.withLock { if $0["\(lead)"] == nil { $0["\(lead)"] = now } }
             }
             return Response(status: .noContent)
