@@ -109,7 +109,7 @@ struct ContactsController: Sendable {
                 logger: logger
             )
             let message = JSONWriter.string(.object([
-                "erasure_id": .string(erasureID.uuidString.lowercased()), "lead_ids": .array(ids.map { .int($0) }),
+                "erasure_id": .string(erasureID.lowercasedString), "lead_ids": .array(ids.map { .int($0) }),
             ]))
             try await connection.query(
                 "INSERT INTO outbox (exchange, routing_key, body) VALUES ('leads.events', 'contact.erased', \(message)::jsonb)",
@@ -120,7 +120,7 @@ struct ContactsController: Sendable {
         if !leads.isEmpty { outboxSignal.notify() }
         logger.info("contact data erased", metadata: ["erasure.id": "\(erasureID)", "leads": "\(leads.count)"])
         return .json(.object([
-            "erasure_id": leads.isEmpty ? .null : .string(erasureID.uuidString.lowercased()),
+            "erasure_id": leads.isEmpty ? .null : .string(erasureID.lowercasedString),
             "leads": .int(Int64(leads.count)), "interactions": .int(Int64(interactions)),
         ]))
     }

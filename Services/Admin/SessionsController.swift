@@ -30,7 +30,7 @@ struct SessionsController: Sendable {
             return .json(
                 .object([
                     "session_id": .string(sessionID), "prompt": .bool(prompt),
-                    "prompt_id": promptID.map { .string($0.uuidString.lowercased()) } ?? .null,
+                    "prompt_id": promptID.map { .string($0.lowercasedString) } ?? .null,
                     "reason": JSONValue(reason), "intent_score": .int(Int64(intent)), "variant": .string(variant),
                     "fields": .array(fields.map { .string($0) }),
                 ])

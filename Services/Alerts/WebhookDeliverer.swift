@@ -164,7 +164,7 @@ struct WebhookDeliverer: Service, CustomStringConvertible {
     /// One POST; returns the attempt to record, whatever happened.
     private func attempt(_ delivery: AlertStore.Delivery, http: HTTPClient, logger: Logger) async -> AlertStore.Attempt {
         let body = Data(delivery.payload.utf8)
-        let webhookID = delivery.alertID.uuidString.lowercased()
+        let webhookID = delivery.alertID.lowercasedString
         let timestamp = Int(Date().timeIntervalSince1970)
         var request = HTTPClientRequest(url: delivery.url)
         request.method = .POST

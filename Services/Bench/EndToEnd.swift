@@ -106,7 +106,7 @@ struct EndToEnd {
                 let due = started.advanced(by: interval * index)
                 group.addTask {
                     try? await Task.sleep(until: due)
-                    let eventID = UUID.random().uuidString.lowercased()
+                    let eventID = UUID.random().lowercasedString
                     let body = #"{"event_id":"\#(eventID)","session_id":"e2e-\#(run)-\#(index)","type":"face_analysis","contact":{"email":"e2e-\#(run)-\#(index)@bench.example.com"},"data":{"recommendations":[{"procedure":"Botox"}]}}"#
                     var request = HTTPClientRequest(url: ingestURL + "/v1/interactions")
                     request.method = .POST
@@ -119,7 +119,7 @@ struct EndToEnd {
                     }
                     guard index % 4 == 0 else { return }
                     let session = "e2e-anon-\(run)-\(index)"
-                    let visit = #"{"event_id":"\#(UUID.random().uuidString.lowercased())","session_id":"\#(session)","type":"consultation","data":{"procedure":"Rhinoplasty"}}"#
+                    let visit = #"{"event_id":"\#(UUID.random().lowercasedString)","session_id":"\#(session)","type":"consultation","data":{"procedure":"Rhinoplasty"}}"#
                     var anonymousRequest = request
                     anonymousRequest.body = .bytes(ByteBuffer(string: visit))
                     if await post(anonymousRequest) {
@@ -144,7 +144,7 @@ struct EndToEnd {
             WHERE ui.event_id = ANY(\(ids))
             """
         for try await (eventID, createdAt) in try await database.query(query, logger: logger).decode((UUID, Date).self) {
-            rows[eventID.uuidString.lowercased()] = createdAt
+            rows[eventID.lowercasedString] = createdAt
         }
 
         var row = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)

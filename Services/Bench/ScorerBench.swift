@@ -24,7 +24,7 @@ struct ScorerBench {
                 let event = Self.event(tag: tag, persons: count / 4, using: &random)
                 let message = OutgoingMessage(
                     exchange: LeadTopology.interactionsExchange, routingKey: event.routingKey,
-                    body: event.encoded(), messageID: event.eventID.uuidString.lowercased()
+                    body: event.encoded(), messageID: event.eventID.lowercasedString
                 )
                 group.addTask { try await publisher.publish(message) }
             }

@@ -37,7 +37,7 @@ final class EventPublisher: Sendable {
             exchange: LeadTopology.interactionsExchange,
             routingKey: event.routingKey,
             body: event.encoded(),
-            messageID: event.eventID.uuidString.lowercased()
+            messageID: event.eventID.lowercasedString
         )
         let deadline = ContinuousClock.now.advanced(by: maxWaitForRoom)
         while true {

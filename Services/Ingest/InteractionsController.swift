@@ -40,7 +40,7 @@ struct InteractionsController: Sendable {
             throw Self.unavailable(error)
         }
         context.logger.debug("event accepted", metadata: ["event.id": "\(event.eventID)", "event.type": "\(event.type.rawValue)"])
-        var body: [String: JSONValue] = ["event_id": .string(event.eventID.uuidString.lowercased()), "status": "accepted"]
+        var body: [String: JSONValue] = ["event_id": .string(event.eventID.lowercasedString), "status": "accepted"]
         if credential == .publishable { body["session_token"] = .string(tokens.token(for: event.sessionID)) }
         return .json(.object(body), status: .accepted)
     }
@@ -104,10 +104,10 @@ struct InteractionsController: Sendable {
             if let error {
                 unavailable += 1
                 let detail = Self.unavailable(error)
-                results[index] = .init(index: index, eventID: eventID.uuidString.lowercased(), status: "rejected", error: detail.body.error)
+                results[index] = .init(index: index, eventID: eventID.lowercasedString, status: "rejected", error: detail.body.error)
             } else {
                 accepted += 1
-                results[index] = .init(index: index, eventID: eventID.uuidString.lowercased(), status: "accepted", error: nil)
+                results[index] = .init(index: index, eventID: eventID.lowercasedString, status: "accepted", error: nil)
             }
         }
         if accepted == 0, unavailable > 0 {

@@ -205,7 +205,7 @@ struct WebRoutes: Sendable {
         for try await (promptID, variant, fields) in rows.decode((UUID?, String, [String]).self) {
             return .json(.object([
                 "session_id": .string(sessionID), "prompt": .bool(promptID != nil),
-                "prompt_id": promptID.map { .string($0.uuidString.lowercased()) } ?? .null,
+                "prompt_id": promptID.map { .string($0.lowercasedString) } ?? .null,
                 "variant": .string(variant), "fields": .array(fields.map { .string($0) }),
             ]))
         }

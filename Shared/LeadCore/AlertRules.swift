@@ -46,7 +46,7 @@ package struct AlertRules: Sendable {
             leadID: leadID,
             sessionID: nil,
             payload: .object([
-                "alert_id": .string(id.uuidString.lowercased()), "lead_id": .int(leadID), "lead_score": .int(score),
+                "alert_id": .string(id.lowercasedString), "lead_id": .int(leadID), "lead_score": .int(score),
                 "source": scored["source"] ?? .null, "procedure_name": scored["procedure_name"] ?? .null,
                 "reasons": .array(reasons),
             ])
@@ -65,7 +65,7 @@ package struct AlertRules: Sendable {
             leadID: nil,
             sessionID: sessionID,
             payload: .object([
-                "alert_id": .string(id.uuidString.lowercased()), "session_id": .string(sessionID),
+                "alert_id": .string(id.lowercasedString), "session_id": .string(sessionID),
                 "intent_score": .int(intent), "reason": prompt["reason"] ?? .null, "prompt_id": .string(promptID),
             ])
         )

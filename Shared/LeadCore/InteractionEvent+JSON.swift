@@ -5,7 +5,7 @@ import Foundation
 extension InteractionEvent {
     package var jsonValue: JSONValue {
         var object: [String: JSONValue] = [
-            "event_id": .string(eventID.uuidString.lowercased()),
+            "event_id": .string(eventID.lowercasedString),
             "session_id": .string(sessionID),
             "type": .string(type.rawValue),
             "occurred_at": .string(JSONCoding.formatTimestamp(occurredAt)),
@@ -59,7 +59,7 @@ extension InteractionEvent {
         field("data", into: &bytes)
         JSONWriter.write(.object(data), into: &bytes)
         field("event_id", into: &bytes)
-        JSONWriter.writeString(eventID.uuidString.lowercased(), into: &bytes)
+        JSONWriter.writeString(eventID.lowercasedString, into: &bytes)
         field("occurred_at", into: &bytes)
         JSONWriter.writeString(JSONCoding.formatTimestamp(occurredAt), into: &bytes)
         field("received_at", into: &bytes)

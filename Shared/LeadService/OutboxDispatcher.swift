@@ -1,5 +1,6 @@
 import AMQP
 import Foundation
+import LeadCore
 import LeadStore
 import Logging
 import Metrics
@@ -113,6 +114,6 @@ package final class OutboxDispatcher: Service, CustomStringConvertible, Sendable
 extension OutboxMessage {
     /// The message as published: its stored body and `message_id`.
     package var outgoing: OutgoingMessage {
-        OutgoingMessage(exchange: exchange, routingKey: routingKey, body: Data(body.utf8), messageID: messageID.uuidString.lowercased())
+        OutgoingMessage(exchange: exchange, routingKey: routingKey, body: Data(body.utf8), messageID: messageID.lowercasedString)
     }
 }

@@ -89,9 +89,9 @@ package enum ConversionStore {
         /// The `conversion.prompt` message (CONTRACT section 4).
         var message: JSONValue {
             .object([
-                "prompt_id": .string(id.uuidString.lowercased()), "session_id": .string(sessionID),
+                "prompt_id": .string(id.lowercasedString), "session_id": .string(sessionID),
                 "intent_score": .int(Int64(intentScore)), "reason": .string(reason), "variant": .string(variant.rawValue),
-                "fields": .array(fields.map { .string($0) }), "event_id": .string(eventID.uuidString.lowercased()),
+                "fields": .array(fields.map { .string($0) }), "event_id": .string(eventID.lowercasedString),
                 "created_at": .string(JSONCoding.formatTimestamp(createdAt)),
             ])
         }
@@ -131,7 +131,7 @@ package enum ConversionStore {
                     "last_prompt_at": update.state.lastPromptAt.map { .string(JSONCoding.formatTimestamp($0)) } ?? .null,
                     "decision_prompt": .bool(update.decision.prompt),
                     "decision_reason": .string(update.decision.reason),
-                    "decision_prompt_id": update.decision.promptID.map { .string($0.uuidString.lowercased()) } ?? .null,
+                    "decision_prompt_id": update.decision.promptID.map { .string($0.lowercasedString) } ?? .null,
                     "decided_at": .string(JSONCoding.formatTimestamp(update.decidedAt)),
                     "missing_fields": .array(update.state.missingFields.map { .string($0) }),
                     "state": try JSONParser.parse(encode(update.state).utf8),

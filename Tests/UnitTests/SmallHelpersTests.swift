@@ -19,6 +19,17 @@ import Testing
         #expect(seen.count == 2_000)
     }
 
+    @Test func lowercasedStringIsFoundationsTextInLowerCase() {
+        let fixed = UUID(uuidString: "0A1B2C3D-4E5F-4A6B-8C7D-9E0FA1B2C3D4")!
+        #expect(fixed.lowercasedString == "0a1b2c3d-4e5f-4a6b-8c7d-9e0fa1b2c3d4")
+        for id in [UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)), UUID(uuid: (255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255))]
+            + (0..<500).map({ _ in UUID.random() })
+        {
+            #expect(id.lowercasedString == id.uuidString.lowercased())
+            #expect(UUID(uuidString: id.lowercasedString) == id)
+        }
+    }
+
     @Test func onOffSettingsAreReadStrictly() throws {
         let reader = EnvironmentReader(["A": "on", "B": "off", "C": " ", "D": "yes"])
         #expect(try reader.onOff("A", default: false) == true)
