@@ -91,10 +91,12 @@ struct EndToEnd {
         var clientConfiguration = HTTPClient.Configuration()
         clientConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 512)
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
-        @Sendable func post(_ request: HTTPClientRequest) async -> Bool {
-            guard let response = try? await http.execute(request, timeout: .seconds(10)) else { return false }
+        /// When the 202's head arrived, or nil for any other answer.
+        @Sendable func post(_ request: HTTPClientRequest) async -> Date? {
+            guard let response = try? await http.execute(request, timeout: .seconds(10)) else { return nil }
+            let at = Date()
             _ = try? await response.body.collect(upTo: 64 * 1024)
-            return response.status == .accepted
+            return response.status == .accepted ? at : nil
         }
         let total = rate * seconds
         let interval = Duration.seconds(1) / rate
@@ -113,8 +115,7 @@ struct EndToEnd {
                     request.headers.add(name: "Content-Type", value: "application/json")
                     request.headers.add(name: "Authorization", value: "Bearer \(apiKey)")
                     request.body = .bytes(ByteBuffer(string: body))
-                    if await post(request) {
-                        let now = Date()
+                    if let now = await post(request) {
                         accepted.values.withLock { $0[eventID] = now }
                     }
                     guard index % 4 == 0 else { return }
@@ -122,8 +123,7 @@ struct EndToEnd {
                     let visit = #"{"event_id":"\#(UUID.random().lowercasedString)","session_id":"\#(session)","type":"consultation","data":{"procedure":"Rhinoplasty"}}"#
                     var anonymousRequest = request
                     anonymousRequest.body = .bytes(ByteBuffer(string: visit))
-                    if await post(anonymousRequest) {
-                        let now = Date()
+                    if let now = await post(anonymousRequest) {
                         anonymous.values.withLock { $0[session] = now }
                     }
                 }
