@@ -221,7 +221,7 @@ struct Bench {
         let cpuBefore = processes.map { ProcessCPU.seconds($0.1) }
         let postgresBefore = ProcessCPU.snapshot(named: "postgres")
         let e2e = try await EndToEnd(
-            ingestURL: "http://127.0.0.1:\(Self.ingestPort)", apiKey: Self.apiKey, database: database,
+            ingestPort: Self.ingestPort, apiKey: Self.apiKey, database: database,
             configuration: configuration, webhooks: webhooks, logger: logger
         ).run(rate: options.e2eRate, seconds: options.seconds)
         let autovacuums = try await autovacuumCount(database) - autovacuumsBefore
@@ -234,8 +234,8 @@ struct Bench {
             "e2e.lead",
             ["rate_per_s": options.e2eRate, "leads": e2e.count, "missing": e2e.missing,
              "row_p50_ms": e2e.rowP50, "row_p99_ms": e2e.rowP99, "bus_p50_ms": e2e.busP50, "bus_p99_ms": e2e.busP99,
-             "cpu_busy_percent": e2e.cpuBusyPercent, "autovacuum_passes": autovacuums],
-            summary: "202 → lead row p50 \(e2e.rowP50) ms p99 \(e2e.rowP99) ms; 202 → lead.scored on the bus p50 \(e2e.busP50) ms p99 \(e2e.busP99) ms (\(e2e.count) leads, \(e2e.missing) missing; CPUs \(e2e.cpuBusyPercent) % busy while sending; \(autovacuums) autovacuum/autoanalyze passes finished meanwhile)"
+             "cpu_busy_percent": e2e.cpuBusyPercent, "autovacuum_passes": autovacuums, "sender_connections": e2e.senderConnections],
+            summary: "202 → lead row p50 \(e2e.rowP50) ms p99 \(e2e.rowP99) ms; 202 → lead.scored on the bus p50 \(e2e.busP50) ms p99 \(e2e.busP99) ms (\(e2e.count) leads, \(e2e.missing) missing, over \(e2e.senderConnections) connections; CPUs \(e2e.cpuBusyPercent) % busy while sending; \(autovacuums) autovacuum/autoanalyze passes finished meanwhile)"
         )
         let cpuOrder = ["broker", "postgres", "ingest", "scorer", "conversion", "alerts", "bench"]
         report.emit(

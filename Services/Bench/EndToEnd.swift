@@ -38,9 +38,11 @@ struct EndToEnd {
         var promptP99: Double
         /// How busy the machine's CPUs were while the traffic was sent (user + system + irq + steal, %).
         var cpuBusyPercent: Double
+        /// Connections the sender opened to lead-ingest (each kept alive for the run).
+        var senderConnections: Int
     }
 
-    let ingestURL: String
+    let ingestPort: Int
     let apiKey: String
     let database: PostgresClient
     let configuration: ServiceConfiguration
@@ -83,20 +85,12 @@ struct EndToEnd {
         // Send: one new person per event, at a fixed rate.
         let accepted = Stamps()
         let anonymous = Stamps()
-        // A client of its own, with a pool as large as the requests in flight can get, and every response read to
-        // its end: `HTTPClient.shared` keeps 8 connections per host and closes each one opened beyond them after
-        // its request, and a response dropped unread closes its connection too. Then ~20 % of the requests opened
-        // a connection (lead-ingest's port showed ~500 in TIME_WAIT after a run of 2,500), which a web tier with
-        // keep-alive does not, and lead-ingest and this benchmark paid for the handshakes on the same 2 cores.
-        var clientConfiguration = HTTPClient.Configuration()
-        clientConfiguration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 512)
-        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+        // Kept-alive connections, as a web tier holds them, on NIO directly (see `IngestSender`).
+        let sender = IngestSender(host: "127.0.0.1", port: ingestPort, path: "/v1/interactions", apiKey: apiKey)
         /// When the 202's head arrived, or nil for any other answer.
-        @Sendable func post(_ request: HTTPClientRequest) async -> Date? {
-            guard let response = try? await http.execute(request, timeout: .seconds(10)) else { return nil }
-            let at = Date()
-            _ = try? await response.body.collect(upTo: 64 * 1024)
-            return response.status == .accepted ? at : nil
+        @Sendable func post(_ body: String) async -> Date? {
+            guard let answer = await sender.post(body), answer.status == .accepted else { return nil }
+            return answer.headAt
         }
         let total = rate * seconds
         let interval = Duration.seconds(1) / rate
@@ -110,27 +104,21 @@ struct EndToEnd {
                     try? await Task.sleep(until: due)
                     let eventID = UUID.random().lowercasedString
                     let body = #"{"event_id":"\#(eventID)","session_id":"e2e-\#(run)-\#(index)","type":"face_analysis","contact":{"email":"e2e-\#(run)-\#(index)@bench.example.com"},"data":{"recommendations":[{"procedure":"Botox"}]}}"#
-                    var request = HTTPClientRequest(url: ingestURL + "/v1/interactions")
-                    request.method = .POST
-                    request.headers.add(name: "Content-Type", value: "application/json")
-                    request.headers.add(name: "Authorization", value: "Bearer \(apiKey)")
-                    request.body = .bytes(ByteBuffer(string: body))
-                    if let now = await post(request) {
+                    if let now = await post(body) {
                         accepted.values.withLock { $0[eventID] = now }
                     }
                     guard index % 4 == 0 else { return }
                     let session = "e2e-anon-\(run)-\(index)"
                     let visit = #"{"event_id":"\#(UUID.random().lowercasedString)","session_id":"\#(session)","type":"consultation","data":{"procedure":"Rhinoplasty"}}"#
-                    var anonymousRequest = request
-                    anonymousRequest.body = .bytes(ByteBuffer(string: visit))
-                    if let now = await post(anonymousRequest) {
+                    if let now = await post(visit) {
                         anonymous.values.withLock { $0[session] = now }
                     }
                 }
             }
         }
         let cpuBusy = CPUTimes.read().busyPercent(since: cpuBefore)
-        try? await http.shutdown()
+        let connections = sender.connectionsOpened
+        await sender.close()
         let sent = accepted.values.withLock { $0 }
         let deadline = ContinuousClock.now.advanced(by: .seconds(60))
         while arrivals.values.withLock({ $0.count }) < sent.count, ContinuousClock.now < deadline {
@@ -204,7 +192,7 @@ struct EndToEnd {
             alertRowP50: ms(alertRowLatency.valueAtPercentile(50)), alertRowP99: ms(alertRowLatency.valueAtPercentile(99)),
             sessions: visitors.count, prompted: visitors.keys.filter { prompted[$0] != nil }.count,
             promptP50: ms(promptLatency.valueAtPercentile(50)), promptP99: ms(promptLatency.valueAtPercentile(99)),
-            cpuBusyPercent: cpuBusy
+            cpuBusyPercent: cpuBusy, senderConnections: connections
         )
     }
 }
