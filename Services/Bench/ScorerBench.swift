@@ -141,6 +141,18 @@ struct ScorerBench {
         )
     }
 
+    /// Vacuums the tables the scorer phases filled, so that autovacuum has none of their backlog left for the
+    /// end-to-end run that follows. Those phases write ~190,000 interactions, ~120,000 ledger rows and ~35,000
+    /// leads in about two minutes; autovacuum's passes over them started during the end-to-end run in some full
+    /// benches (user_interactions, lead_score_ledger, leads and session_leads there, 15-25 passes counted), and
+    /// their CPU went into its latencies. A deployment at 200 leads a second has no such backlog.
+    func vacuum() async throws {
+        try await database.query(
+            "VACUUM (ANALYZE) user_interactions, leads, session_leads, lead_score_ledger, interaction_hourly, lead_daily",
+            logger: logger
+        )
+    }
+
     /// Calls and time of the scorer's plpgsql functions so far (`track_functions = pl`, set by scripts/bench.sh).
     struct FunctionTimes {
         var values: [String: (calls: Int, milliseconds: Double)] = [:]
