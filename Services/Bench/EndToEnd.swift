@@ -1,5 +1,4 @@
 import AMQP
-import AsyncHTTPClient
 import Foundation
 import Histogram
 import LeadCore
@@ -50,7 +49,7 @@ struct EndToEnd {
     let logger: Logger
 
     func run(rate: Int, seconds: Int) async throws -> Result {
-        let tapQueue = "bench.tap.\(UUID.random().uuidString.prefix(6).lowercased())"
+        let tapQueue = "bench.tap.\(UUID.random().lowercasedString.prefix(6))"
         var topology = LeadTopology.exchanges
         topology.queues.append(.init(name: tapQueue, type: .classic))
         topology.bindings.append(.init(queue: tapQueue, exchange: LeadTopology.eventsExchange, routingKey: "lead.scored"))
@@ -96,7 +95,7 @@ struct EndToEnd {
         let interval = Duration.seconds(1) / rate
         let started = ContinuousClock.now
         let cpuBefore = CPUTimes.read()
-        let run = UUID.random().uuidString.prefix(8).lowercased()
+        let run = UUID.random().lowercasedString.prefix(8)
         await withTaskGroup(of: Void.self) { group in
             for index in 0..<total {
                 let due = started.advanced(by: interval * index)

@@ -49,7 +49,9 @@ final class IngestSender: Sendable {
             channel = new
         }
         let answered = channel.eventLoop.makePromise(of: Answer.self)
-        let timeout = channel.eventLoop.scheduleTask(in: self.timeout) { answered.fail(ChannelError.connectTimeout(self.timeout)) }
+        let timeout = channel.eventLoop.scheduleTask(in: self.timeout) {
+            answered.fail(BenchError("no answer from lead-ingest within \(self.timeout)"))
+        }
         // A kept connection the server has closed meanwhile fails the write, and with it the post, at once.
         let written = channel.eventLoop.makePromise(of: Void.self)
         written.futureResult.whenFailure { answered.fail($0) }

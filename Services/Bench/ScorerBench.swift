@@ -135,11 +135,11 @@ struct ScorerBench {
     /// foreign-key checks on `alerts` and `webhook_deliveries` took 600-650 µs each there against 13-15 µs in an
     /// `--e2e-only` run (pg_stat_statements), until autoanalyze caught up a minute later.
     func analyze() async throws {
-        try await database.query(
-            "ANALYZE user_interactions, leads, session_leads, lead_score_ledger, interaction_hourly, lead_daily",
-            logger: logger
-        )
+        try await database.query(PostgresQuery(unsafeSQL: "ANALYZE \(Self.scorerTables)"), logger: logger)
     }
+
+    /// The tables the scorer fills (only these are analyzed or vacuumed by the benchmark).
+    private static let scorerTables = "user_interactions, leads, session_leads, lead_score_ledger, interaction_hourly, lead_daily"
 
     /// Vacuums the tables the scorer phases filled, so that autovacuum has none of their backlog left for the
     /// end-to-end run that follows. Those phases write ~190,000 interactions, ~120,000 ledger rows and ~35,000
@@ -147,10 +147,7 @@ struct ScorerBench {
     /// benches (user_interactions, lead_score_ledger, leads and session_leads there, 15-25 passes counted), and
     /// their CPU went into its latencies. A deployment at 200 leads a second has no such backlog.
     func vacuum() async throws {
-        try await database.query(
-            "VACUUM (ANALYZE) user_interactions, leads, session_leads, lead_score_ledger, interaction_hourly, lead_daily",
-            logger: logger
-        )
+        try await database.query(PostgresQuery(unsafeSQL: "VACUUM (ANALYZE) \(Self.scorerTables)"), logger: logger)
     }
 
     /// Calls and time of the scorer's plpgsql functions so far (`track_functions = pl`, set by scripts/bench.sh).

@@ -306,8 +306,8 @@ import Testing
     /// With an active model, each lead's probability must be the model applied to `lead_features_for` of the
     /// lead as the batch left it (as of its `updated_at`), through both creation paths, known leads, stitched
     /// sessions, prompted sessions and variant B; and the last `lead.created`/`lead.updated` about a lead is its
-    /// row. All in one transaction, rolled back: the model is
-    /// active only there, so the shared stack's scorer and the other tests never see it.
+    /// row. All in one transaction, rolled back: the model is active only there, so the shared stack's scorer and
+    /// the other tests never see it.
     @Test(arguments: [false, true]) func storedProbabilityIsTheModelsOnTheLeadsFeatures(setBased: Bool) async throws {
         _ = try await SharedStack.shared.start()
         let tag = "pm\(setBased ? "on" : "off")-\(UUID().uuidString.prefix(8).lowercased())"
