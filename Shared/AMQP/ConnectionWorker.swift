@@ -7,12 +7,6 @@ import Synchronization
 /// touches it. `@unchecked Sendable` because it is handed to its thread once and used only there;
 /// other threads talk to it through `AMQPConnection.shared` and the wake-up eventfd.
 final class ConnectionWorker: @unchecked Sendable {
-    private struct PendingConfirm {
-        var sequence: UInt64
-        var waiter: ConfirmWaiter?
-        var deadline: ContinuousClock.Instant
-    }
-
     private struct Consumer {
         var queue: String
         var prefetch: Int
@@ -30,9 +24,8 @@ final class ConnectionWorker: @unchecked Sendable {
     private var generation: UInt64 = 0
     private var endpointIndex = 0
     private var nextSequence: UInt64 = 1
-    /// Unconfirmed publishes in sequence order; `pendingHead` is the first live one.
-    private var pending: [PendingConfirm] = []
-    private var pendingHead = 0
+    /// Unconfirmed publishes in sequence order.
+    private var pending = PendingConfirms<ConfirmWaiter>()
     private var consumers: [Consumer] = []
     private var closeWaiters: [CheckedContinuation<Void, Never>] = []
     private var closing = false
@@ -73,7 +66,7 @@ final class ConnectionWorker: @unchecked Sendable {
             for command in commands { handle(command, owner: owner) }
             if let corked, corked == connection { lp_cork(corked, 0) }
 
-            if closing, pendingCount == 0 || ContinuousClock.now >= closeDeadline {
+            if closing, pending.count == 0 || ContinuousClock.now >= closeDeadline {
                 finishClose(owner: owner)
                 return
             }
@@ -209,85 +202,25 @@ final class ConnectionWorker: @unchecked Sendable {
             connectionLost(reason: reason, owner: owner)
             return
         }
-        pending.append(
-            PendingConfirm(
-                sequence: nextSequence,
-                waiter: waiter,
-                deadline: ContinuousClock.now.advanced(by: configuration.confirmTimeout)
-            )
-        )
+        pending.append(sequence: nextSequence, waiter: waiter, deadline: ContinuousClock.now.advanced(by: configuration.confirmTimeout))
         nextSequence += 1
     }
 
-    private var pendingCount: Int { pending.count - pendingHead }
-
     private func resolveConfirms(upTo tag: UInt64, multiple: Bool, error: AMQPError?) {
-        var resolved = 0
-        if multiple {
-            while pendingHead < pending.count, pending[pendingHead].sequence <= tag {
-                if let waiter = pending[pendingHead].waiter {
-                    waiter.resolve(error)
-                    resolved += 1
-                }
-                pendingHead += 1
-            }
-        } else if let index = indexOfPending(tag), let waiter = pending[index].waiter {
-            waiter.resolve(error)
-            pending[index].waiter = nil
-            resolved += 1
-            while pendingHead < pending.count, pending[pendingHead].waiter == nil { pendingHead += 1 }
-        }
-        compactPending()
+        let resolved = pending.resolve(upTo: tag, multiple: multiple) { $0.resolve(error) }
         if resolved > 0 { owner?.shared.withLock { $0.unconfirmed -= resolved } }
     }
 
-    private func indexOfPending(_ tag: UInt64) -> Int? {
-        var low = pendingHead
-        var high = pending.count - 1
-        while low <= high {
-            let mid = (low + high) / 2
-            if pending[mid].sequence == tag { return mid }
-            if pending[mid].sequence < tag { low = mid + 1 } else { high = mid - 1 }
-        }
-        return nil
-    }
-
-    private func compactPending() {
-        if pendingHead == pending.count {
-            pending.removeAll(keepingCapacity: true)
-            pendingHead = 0
-        } else if pendingHead > 1024, pendingHead * 2 > pending.count {
-            pending.removeFirst(pendingHead)
-            pendingHead = 0
-        }
-    }
-
     private func expireConfirms(owner: AMQPConnection) {
-        guard pendingHead < pending.count, pending[pendingHead].deadline < ContinuousClock.now else { return }
         let now = ContinuousClock.now
-        var expired = 0
-        while pendingHead < pending.count, pending[pendingHead].deadline < now {
-            if let waiter = pending[pendingHead].waiter {
-                waiter.resolve(AMQPError(.confirmTimeout, "no confirm from the broker in time"))
-                expired += 1
-            }
-            pendingHead += 1
-        }
-        compactPending()
+        guard pending.hasExpired(before: now) else { return }
+        let expired = pending.expire(before: now) { $0.resolve(AMQPError(.confirmTimeout, "no confirm from the broker in time")) }
         logger.warning("publishes not confirmed in time", metadata: ["amqp.expired": "\(expired)"])
         owner.shared.withLock { $0.unconfirmed -= expired }
     }
 
     private func failAllPending(_ error: AMQPError, owner: AMQPConnection) {
-        var failed = 0
-        for index in pendingHead..<pending.count {
-            if let waiter = pending[index].waiter {
-                waiter.resolve(error)
-                failed += 1
-            }
-        }
-        pending.removeAll(keepingCapacity: true)
-        pendingHead = 0
+        let failed = pending.removeAll { $0.resolve(error) }
         if failed > 0 { owner.shared.withLock { $0.unconfirmed -= failed } }
     }
 

@@ -100,7 +100,10 @@ package final class OutboxDispatcher: Service, CustomStringConvertible, Sendable
         published.increment(by: confirmed.count)
         if confirmed.count < count { leftToRelay.increment(by: count - confirmed.count) }
         do {
-            try await OutboxStore.delete(confirmed, client: client, logger: logger)
+            // Bounded for the same reason as the refresher's read: a stuck pool query must not stop settling.
+            try await withAbandonableDeadline(.seconds(10)) { [client, logger, confirmed] in
+                try await OutboxStore.delete(confirmed, client: client, logger: logger)
+            }
         } catch {
             logger.warning(
                 "cannot delete published outbox rows; the relay publishes them again, same message ids, when their lease ends",

@@ -43,7 +43,9 @@ package struct RulesRefresher: Service, CustomStringConvertible {
         guard await gate.wait() else { return }
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             do {
-                let rules = try await store.load(logger: logger)
+                // Bounded: a pool query sent while the database went away can stay unanswered, and the refresher
+                // must neither stop refreshing nor hold up the service's shutdown for it.
+                let rules = try await withAbandonableDeadline(.seconds(10)) { [store, logger] in try await store.load(logger: logger) }
                 if cache.update(rules) {
                     logger.info("scoring rules loaded", metadata: ["rules": "\(rules.points.count)"])
                 }

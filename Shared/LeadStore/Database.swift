@@ -14,15 +14,16 @@ package struct Database: Sendable {
     }
 
     /// `SELECT 1` with a deadline: postgres-nio retries a refused login quietly forever, so a wrong password
-    /// or a stopped server would otherwise look like a hang.
+    /// or a stopped server would otherwise look like a hang. The query is abandoned at the deadline, not waited
+    /// for: one sent to a server that was shutting down can stay unanswered (see `DedicatedConnection`).
     package func checkReachable(within timeout: Duration, logger: Logger) async throws {
         let client = self.client
         let description = configuration.description
         do {
-            try await withDeadline(timeout) {
+            try await withAbandonableDeadline(timeout) {
                 try await client.query("SELECT 1", logger: logger)
             }
-        } catch is DeadlineExceeded {
+        } catch is AbandonedAfterDeadline {
             throw DatabaseError(.unreachable, "no answer from \(description) within \(timeout)")
         } catch {
             throw DatabaseError(.unreachable, "\(description): \(String(reflecting: error))")

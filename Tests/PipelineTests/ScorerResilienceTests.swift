@@ -14,7 +14,8 @@ import Testing
         let port = TestEnvironment.freePort()
         return try await ServiceProcess.start(
             "lead-scorer",
-            environment: stack.environment.merging(["SCORER_METRICS_PORT": "\(port)"]) { $1 },
+            // Debug logs name each service as the group stops it, so a slow shutdown says which one held it.
+            environment: stack.environment.merging(["SCORER_METRICS_PORT": "\(port)", "LOG_LEVEL": "debug"]) { $1 },
             readyPort: port,
             label: label
         )
