@@ -366,8 +366,9 @@ struct Bench {
         let leadEvents = try await scorerBench.leadEvents(after: modelBaseline)
         let perLead = overhead * Double(options.scorerEvents) / Double(max(1, leadEvents))
         // From PostgreSQL's function statistics (flushed when the scorer's connections close): the prediction
-        // step's own time (lead_predict_batch: features, probability, the row's second write and the messages,
-        // per lead predicted), and the batch function's database time an event against the x1 run's.
+        // step's own time (lead_predict_batch: features, probability, the row's write and the messages), and the
+        // batch function's database time an event against the x1 run's, both per event that joined a lead (since
+        // migration 026 the probability is an inlined SQL expression, so no function call counts predictions).
         try await stop([modelScorer])
         let prediction = try await scorerBench.functionTimes(after: predictionBefore).since(predictionBefore)
         let abRounds = 200
@@ -375,28 +376,27 @@ struct Bench {
         // on a database that grew in between, and their difference swung by ±40 µs a lead from run to run).
         let ab = try await scorerBench.modelAB(modelID: modelID, tag: modelTag, persons: options.scorerEvents / 4, rounds: abRounds, size: 100)
         let abPerLeadEvent = (ab.with - ab.without) * 1e6 / Double(max(1, ab.leadEvents))
-        let predicted = prediction["lead_model_probability"]?.calls ?? 0
-        let stepPerLead = (prediction["lead_predict_batch"]?.milliseconds ?? 0) * 1000 / Double(max(1, predicted))
+        let stepPerLeadEvent = (prediction["lead_predict_batch"]?.milliseconds ?? 0) * 1000 / Double(max(1, leadEvents))
         let batchPerEvent = { (times: ScorerBench.FunctionTimes?) in
             (times?["lead_process_events"]?.milliseconds ?? 0) * 1000 / Double(options.scorerEvents)
         }
-        let databasePerLead = (batchPerEvent(prediction) - batchPerEvent(plainTimes)) * Double(options.scorerEvents) / Double(max(1, predicted))
+        let databasePerLeadEvent = (batchPerEvent(prediction) - batchPerEvent(plainTimes)) * Double(options.scorerEvents) / Double(max(1, leadEvents))
         report.emit(
             "scorer.x1.model",
             ["events_per_s": rounded(modelRate, 0), "overhead_us_per_event": rounded(overhead, 1),
              "events_with_a_lead": leadEvents, "overhead_us_per_lead_event": rounded(perLead, 1),
-             "leads_predicted": predicted, "prediction_step_us_per_lead": rounded(stepPerLead, 1),
+             "prediction_step_us_per_lead_event": rounded(stepPerLeadEvent, 1),
              "batch_db_us_per_event": rounded(batchPerEvent(prediction), 1),
              "batch_db_us_per_event_without_model": rounded(batchPerEvent(plainTimes), 1),
-             "db_overhead_us_per_lead": rounded(databasePerLead, 1),
+             "db_overhead_us_per_lead_event": rounded(databasePerLeadEvent, 1),
              "ab_batches": abRounds, "ab_ms_with_model": rounded(ab.with * 1000, 1), "ab_ms_without_model": rounded(ab.without * 1000, 1),
              "ab_lead_events": ab.leadEvents, "ab_overhead_us_per_lead_event": rounded(abPerLeadEvent, 1),
              "ratio_to_scorer_without_model": rounded(modelRate / plainRate)],
             summary: "\(Int(modelRate)) events/s with an active model: +\(rounded(overhead, 1)) µs per event, "
                 + "+\(rounded(perLead, 1)) µs per event that joined a lead; the prediction step (features, probability, "
-                + "row and messages) \(rounded(stepPerLead, 1)) µs per lead predicted (\(predicted)); the batch function's "
-                + "database time \(rounded(batchPerEvent(prediction), 1)) µs an event against \(rounded(batchPerEvent(plainTimes), 1)) "
-                + "without a model: \(rounded(databasePerLead, 1)) µs per lead predicted; A/B on \(abRounds) identical batches: "
+                + "row and messages) \(rounded(stepPerLeadEvent, 1)) µs per event that joined a lead (\(leadEvents)); the batch "
+                + "function's database time \(rounded(batchPerEvent(prediction), 1)) µs an event against \(rounded(batchPerEvent(plainTimes), 1)) "
+                + "without a model: \(rounded(databasePerLeadEvent, 1)) µs per event that joined a lead; A/B on \(abRounds) identical batches: "
                 + "+\(rounded(abPerLeadEvent, 1)) µs per event that joined a lead (\(rounded(ab.with * 1000, 0)) ms against "
                 + "\(rounded(ab.without * 1000, 0)) ms)"
         )

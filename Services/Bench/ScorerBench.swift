@@ -190,7 +190,7 @@ struct ScorerBench {
     func functionTimes() async throws -> FunctionTimes {
         var times = FunctionTimes()
         let rows = try await database.query(
-            "SELECT funcname::text, calls, total_time FROM pg_stat_user_functions WHERE funcname IN ('lead_process_events', 'lead_predict_batch', 'lead_model_probability')",
+            "SELECT funcname::text, calls, total_time FROM pg_stat_user_functions WHERE funcname IN ('lead_process_events', 'lead_predict_batch')",
             logger: logger
         )
         for try await (name, calls, milliseconds) in rows.decode((String, Int, Double).self) {

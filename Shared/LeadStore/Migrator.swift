@@ -93,6 +93,7 @@ extension PackageResources {
         ("023_scorer_direct_outbox.sql", _23_scorer_direct_outbox_sql),
         ("024_scorer_try_locks_per_lead.sql", _24_scorer_try_locks_per_lead_sql),
         ("025_scorer_locks_once_and_persons_stitching.sql", _25_scorer_locks_once_and_persons_stitching_sql),
+        ("026_prediction_one_write_a_lead.sql", _26_prediction_one_write_a_lead_sql),
     ]
 
     /// Every embedded `NNN_name.sql`, sorted by number.

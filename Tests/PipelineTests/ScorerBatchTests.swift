@@ -303,17 +303,44 @@ import Testing
     /// Thrown to roll back a transaction whose results were read inside it.
     struct RollBack: Error {}
 
+    /// Each lead's `last_interaction_at` under `tag` (keyed by its email without the tag), read in `connection`.
+    func lastSeen(tag: String, on connection: PostgresConnection) async throws -> [String: Date] {
+        var seen: [String: Date] = [:]
+        let rows = try await connection.query(
+            "SELECT replace(email_normalized, \(tag), ''), last_interaction_at FROM leads WHERE session_id LIKE \(tag + "-%")",
+            logger: TestDatabase.logger
+        )
+        for try await (email, at) in rows.decode((String, Date).self) { seen[email] = at }
+        return seen
+    }
+
     /// With an active model, each lead's probability must be the model applied to `lead_features_for` of the
     /// lead as the batch left it (as of its `updated_at`), through both creation paths, known leads, stitched
-    /// sessions, prompted sessions and variant B; and the last `lead.created`/`lead.updated` about a lead is its
-    /// row. All in one transaction, rolled back: the model is active only there, so the shared stack's scorer and
-    /// the other tests never see it.
+    /// sessions, prompted sessions and variant B; the last `lead.created`/`lead.updated` about a lead is its
+    /// row; and every lead's last interaction is what the same stream leaves without a model (with one, a lead
+    /// that only had a visit gets it in the prediction step's write, migration 026). Each run in one
+    /// transaction, rolled back: the model is active only there, so the shared stack's scorer and the other
+    /// tests never see it.
     @Test(arguments: [false, true]) func storedProbabilityIsTheModelsOnTheLeadsFeatures(setBased: Bool) async throws {
         _ = try await SharedStack.shared.start()
         let tag = "pm\(setBased ? "on" : "off")-\(UUID().uuidString.prefix(8).lowercased())"
         let stream = Self.stream(seed: 26, events: 360)
         let logger = TestDatabase.logger
         var checked: (leads: Int, differing: Int, missing: Int, stale: Int, variants: Int)?
+        var seenWithModel: [String: Date] = [:]
+        var seenWithout: [String: Date] = [:]
+        do {
+            try await TestDatabase.client.withTransaction(logger: logger) { connection in
+                _ = try await connection.query("SELECT set_config('lead.set_based_creation', \(setBased ? "on" : "off"), true)", logger: logger)
+                _ = try await connection.query("UPDATE prediction_models SET active = false WHERE active", logger: logger)
+                for batch in stream.chunks(of: 30) {
+                    let json = JSONWriter.string(.array(batch.map { element(for: $0, tag: tag) }))
+                    _ = try await connection.query("SELECT * FROM lead_process_events(\(json)::jsonb)", logger: logger)
+                }
+                seenWithout = try await lastSeen(tag: tag, on: connection)
+                throw RollBack()
+            }
+        } catch let error as PostgresTransactionError where error.closureError is RollBack && error.rollbackError == nil {}
         do {
             try await TestDatabase.client.withTransaction(logger: logger) { connection in
                 _ = try await connection.query("SELECT set_config('lead.set_based_creation', \(setBased ? "on" : "off"), true)", logger: logger)
@@ -375,6 +402,7 @@ import Testing
                     logger: logger
                 )
                 for try await row in rows.decode((Int, Int, Int, Int, Int).self) { checked = row }
+                seenWithModel = try await lastSeen(tag: tag, on: connection)
                 throw RollBack()
             }
         } catch let error as PostgresTransactionError where error.closureError is RollBack && error.rollbackError == nil {}
@@ -384,6 +412,9 @@ import Testing
         #expect(result.differing == 0, "\(result.differing) of \(result.leads) leads with another probability than the model's on their features")
         #expect(result.stale == 0, "\(result.stale) of \(result.leads) leads whose last lead.created/lead.updated is not their row")
         #expect(result.variants == 2, "leads in both variants: \(result.variants) distinct values of the variant feature")
+        #expect(seenWithModel.count == result.leads)
+        let moved = seenWithModel.filter { email, at in seenWithout[email] != at }
+        #expect(moved.isEmpty, "\(moved.count) of \(seenWithModel.count) leads with another last interaction than without a model: \(moved.keys.sorted().prefix(5))")
     }
 
     /// One event of the generated stream: `person`'s, in their session number `session`.
