@@ -94,6 +94,7 @@ extension PackageResources {
         ("024_scorer_try_locks_per_lead.sql", _24_scorer_try_locks_per_lead_sql),
         ("025_scorer_locks_once_and_persons_stitching.sql", _25_scorer_locks_once_and_persons_stitching_sql),
         ("026_prediction_one_write_a_lead.sql", _26_prediction_one_write_a_lead_sql),
+        ("027_lead_last_interaction_is_the_newest.sql", _27_lead_last_interaction_is_the_newest_sql),
     ]
 
     /// Every embedded `NNN_name.sql`, sorted by number.

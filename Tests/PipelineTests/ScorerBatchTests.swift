@@ -300,6 +300,46 @@ import Testing
         #expect(((ours.first?.1["lead_id"] ?? ours.first?.1["id"]) as? Int).map(Int64.init) == newLead)
     }
 
+    /// A lead's `last_interaction_at` is the newest of the interactions that joined it, however they joined:
+    /// a visit later in the batch that creates the lead (stitched at creation), a creating event that arrives
+    /// after its session's newer anonymous history, and a known person's late contact in a new session whose newer
+    /// history is stitched to the lead. (The web tier's snippet retries for up to 24 hours, so events arrive out
+    /// of order.) Both creation paths.
+    @Test(arguments: [false, true]) func lastInteractionIsTheNewestThatJoined(setBased: Bool) async throws {
+        _ = try await SharedStack.shared.start()
+        let tag = "last\(setBased ? "s" : "l")-\(UUID().uuidString.prefix(10).lowercased())"
+        let start = Date(timeIntervalSince1970: 1_790_000_000)
+        let face = [Line(rule: "type:face_analysis", points: 80)]
+        let view = [Line(rule: "type:page_view", points: 1)]
+        func lastSeen(_ email: String) async throws -> Date? {
+            try await TestDatabase.scalar("SELECT last_interaction_at FROM leads WHERE email_normalized = \(email)", as: Date.self)
+        }
+
+        // 1. The lead and, later in the same batch, a visit in its session.
+        let first = "a@\(tag).example.com"
+        _ = try await process([
+            element(session: "\(tag)-a", type: "face_analysis", lines: face, at: start, email: first, name: "A", canCreate: true),
+            element(session: "\(tag)-a", type: "page_view", lines: view, at: start + 30),
+        ], setBased: setBased)
+        #expect(try await lastSeen(first) == start + 30)
+
+        // 2. A session's visit, then the event that makes its lead, which happened earlier and arrives late.
+        let second = "b@\(tag).example.com"
+        _ = try await process([element(session: "\(tag)-b", type: "page_view", lines: view, at: start + 60)], setBased: setBased)
+        _ = try await process([
+            element(session: "\(tag)-b", type: "face_analysis", lines: face, at: start + 40, email: second, name: "B", canCreate: true),
+        ], setBased: setBased)
+        #expect(try await lastSeen(second) == start + 60)
+
+        // 3. The first person's visit in a new session, then their late contact there: the visit joins the lead.
+        _ = try await process([element(session: "\(tag)-a2", type: "page_view", lines: view, at: start + 90)], setBased: setBased)
+        _ = try await process([
+            element(session: "\(tag)-a2", type: "face_analysis", lines: face, at: start + 70, email: first, name: "A", canCreate: true),
+        ], setBased: setBased)
+        #expect(try await TestDatabase.count("SELECT count(*) FROM user_interactions WHERE session_id = \(tag + "-a2") AND lead_id IS NOT NULL") == 2)
+        #expect(try await lastSeen(first) == start + 90)
+    }
+
     /// Thrown to roll back a transaction whose results were read inside it.
     struct RollBack: Error {}
 
@@ -317,8 +357,9 @@ import Testing
     /// With an active model, each lead's probability must be the model applied to `lead_features_for` of the
     /// lead as the batch left it (as of its `updated_at`), through both creation paths, known leads, stitched
     /// sessions, prompted sessions and variant B; the last `lead.created`/`lead.updated` about a lead is its
-    /// row; and every lead's last interaction is what the same stream leaves without a model (with one, a lead
-    /// that only had a visit gets it in the prediction step's write, migration 026). Each run in one
+    /// row; and every lead's last interaction is its newest interaction's, and what the same stream leaves
+    /// without a model (with one, a lead that only had a visit gets it in the prediction step's write,
+    /// migration 026). Each run in one
     /// transaction, rolled back: the model is active only there, so the shared stack's scorer and the other
     /// tests never see it.
     @Test(arguments: [false, true]) func storedProbabilityIsTheModelsOnTheLeadsFeatures(setBased: Bool) async throws {
@@ -329,6 +370,7 @@ import Testing
         var checked: (leads: Int, differing: Int, missing: Int, stale: Int, variants: Int)?
         var seenWithModel: [String: Date] = [:]
         var seenWithout: [String: Date] = [:]
+        var behind = -1
         do {
             try await TestDatabase.client.withTransaction(logger: logger) { connection in
                 _ = try await connection.query("SELECT set_config('lead.set_based_creation', \(setBased ? "on" : "off"), true)", logger: logger)
@@ -338,6 +380,14 @@ import Testing
                     _ = try await connection.query("SELECT * FROM lead_process_events(\(json)::jsonb)", logger: logger)
                 }
                 seenWithout = try await lastSeen(tag: tag, on: connection)
+                behind = try await connection.query(
+                    """
+                    SELECT count(*)::int FROM leads l
+                    WHERE l.session_id LIKE \(tag + "-%")
+                      AND l.last_interaction_at IS DISTINCT FROM (SELECT max(occurred_at) FROM user_interactions WHERE lead_id = l.id)
+                    """,
+                    logger: logger
+                ).collect().first?.decode(Int.self) ?? -1
                 throw RollBack()
             }
         } catch let error as PostgresTransactionError where error.closureError is RollBack && error.rollbackError == nil {}
@@ -413,6 +463,9 @@ import Testing
         #expect(result.stale == 0, "\(result.stale) of \(result.leads) leads whose last lead.created/lead.updated is not their row")
         #expect(result.variants == 2, "leads in both variants: \(result.variants) distinct values of the variant feature")
         #expect(seenWithModel.count == result.leads)
+        // A lead's last interaction is the newest of the interactions that joined it, also when its session's
+        // history joins it in the batch that creates it, or later (migration 027).
+        #expect(behind == 0, "\(behind) of \(seenWithout.count) leads whose last_interaction_at is not their newest interaction's")
         let moved = seenWithModel.filter { email, at in seenWithout[email] != at }
         #expect(moved.isEmpty, "\(moved.count) of \(seenWithModel.count) leads with another last interaction than without a model: \(moved.keys.sorted().prefix(5))")
     }
