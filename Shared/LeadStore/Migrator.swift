@@ -95,6 +95,7 @@ extension PackageResources {
         ("025_scorer_locks_once_and_persons_stitching.sql", _25_scorer_locks_once_and_persons_stitching_sql),
         ("026_prediction_one_write_a_lead.sql", _26_prediction_one_write_a_lead_sql),
         ("027_lead_last_interaction_is_the_newest.sql", _27_lead_last_interaction_is_the_newest_sql),
+        ("028_contact_key_inlined.sql", _28_contact_key_inlined_sql),
     ]
 
     /// Every embedded `NNN_name.sql`, sorted by number.

@@ -340,6 +340,18 @@ import Testing
         #expect(try await lastSeen(first) == start + 90)
     }
 
+    /// An interaction's contact key (migration 028's one-expression form) is the key stitching compares it with:
+    /// its email's, else its phone's, among `lead_contact_keys`; none for an anonymous event.
+    @Test func contactKeyIsTheEmailsElseThePhones() async throws {
+        _ = try await SharedStack.shared.start()
+        let cases = "(VALUES ('a@example.com', '+919876543210'), ('a@example.com', NULL), (NULL, '+919876543210'), (NULL, NULL)) AS v(e, p)"
+        #expect(try await TestDatabase.count(PostgresQuery(unsafeSQL: """
+            SELECT count(*) FROM \(cases)
+            WHERE lead_contact_key(e, p) IS DISTINCT FROM COALESCE((lead_contact_keys(e, p))[1], (lead_contact_keys(e, p))[2])
+               OR (lead_contact_key(e, p) IS NULL) <> (e IS NULL AND p IS NULL)
+            """)) == 0)
+    }
+
     /// Thrown to roll back a transaction whose results were read inside it.
     struct RollBack: Error {}
 
