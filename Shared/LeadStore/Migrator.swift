@@ -96,6 +96,7 @@ extension PackageResources {
         ("026_prediction_one_write_a_lead.sql", _26_prediction_one_write_a_lead_sql),
         ("027_lead_last_interaction_is_the_newest.sql", _27_lead_last_interaction_is_the_newest_sql),
         ("028_contact_key_inlined.sql", _28_contact_key_inlined_sql),
+        ("029_link_stitches_a_session_once.sql", _29_link_stitches_a_session_once_sql),
     ]
 
     /// Every embedded `NNN_name.sql`, sorted by number.
