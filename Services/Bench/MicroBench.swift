@@ -1,6 +1,7 @@
 import Foundation
 import Histogram
 import LeadCore
+import LeadStore
 
 /// In-process micro-benchmarks of the pure parts on a request's and an event's path: ingest's parse +
 /// validate + encode of one event, and the scorer's decode + score + lead decision. Nanoseconds per
@@ -28,6 +29,8 @@ struct MicroBench {
         let scorer = InteractionScorer()
         let event = try validator.validate(try JSONParser.parse(body))
         let message = event.encoded()
+        let score = scorer.score(event)
+        let lead = LeadRules.candidate(for: event)
 
         func measure(_ name: String, _ operation: () throws -> Void) rethrows -> Result {
             var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
@@ -53,6 +56,11 @@ struct MicroBench {
                 let decoded = try InteractionEvent.decode(message)
                 sink &+= scorer.score(decoded).value
                 sink &+= LeadRules.candidate(for: decoded).canCreateLead ? 1 : 0
+            },
+            // The element of the batch function's JSON for that event (what the scorer sends PostgreSQL).
+            measure("scorer.batch_element") {
+                let element = InteractionStore.ScoredInteraction(event: event, score: score, lead: lead)
+                sink &+= element.lockKeys.count
             },
         ]
         precondition(sink != 42, "keeps the work from being optimized away")

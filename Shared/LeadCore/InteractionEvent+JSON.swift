@@ -33,8 +33,16 @@ extension InteractionEvent {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(320)
         bytes.append(UInt8(ascii: "{"))
-        if let consent {
-            field("consent", into: &bytes)
+        writeFields(into: &bytes, contact: true)
+        bytes.append(UInt8(ascii: "}"))
+        return Data(bytes)
+    }
+
+    /// The event's fields in `encoded()`'s order, into an object whose `{` is the first byte of `bytes`; without
+    /// `consent` and `contact` when `contact` is false (the scorer's batch element carries the contact normalized).
+    package func writeFields(into bytes: inout [UInt8], contact includeContact: Bool) {
+        if includeContact, let consent {
+            JSONWriter.writeKey("consent", into: &bytes)
             if let marketing = consent.marketing {
                 bytes.append(contentsOf: #"{"marketing":"#.utf8)
                 bytes.append(contentsOf: (marketing ? "true}" : "false}").utf8)
@@ -42,8 +50,8 @@ extension InteractionEvent {
                 bytes.append(contentsOf: "{}".utf8)
             }
         }
-        if let contact {
-            field("contact", into: &bytes)
+        if includeContact, let contact {
+            JSONWriter.writeKey("contact", into: &bytes)
             bytes.append(UInt8(ascii: "{"))
             var first = true
             for (key, value) in [("email", contact.email), ("name", contact.name), ("phone", contact.phone)] {
@@ -56,36 +64,26 @@ extension InteractionEvent {
             }
             bytes.append(UInt8(ascii: "}"))
         }
-        field("data", into: &bytes)
+        JSONWriter.writeKey("data", into: &bytes)
         JSONWriter.write(.object(data), into: &bytes)
-        field("event_id", into: &bytes)
+        JSONWriter.writeKey("event_id", into: &bytes)
         JSONWriter.writeString(eventID.lowercasedString, into: &bytes)
-        field("occurred_at", into: &bytes)
+        JSONWriter.writeKey("occurred_at", into: &bytes)
         JSONWriter.writeString(JSONCoding.formatTimestamp(occurredAt), into: &bytes)
-        field("received_at", into: &bytes)
+        JSONWriter.writeKey("received_at", into: &bytes)
         JSONWriter.writeString(JSONCoding.formatTimestamp(receivedAt), into: &bytes)
-        field("session_id", into: &bytes)
+        JSONWriter.writeKey("session_id", into: &bytes)
         JSONWriter.writeString(sessionID, into: &bytes)
         if let sourcePage {
-            field("source_page", into: &bytes)
+            JSONWriter.writeKey("source_page", into: &bytes)
             JSONWriter.writeString(sourcePage, into: &bytes)
         }
-        field("type", into: &bytes)
+        JSONWriter.writeKey("type", into: &bytes)
         JSONWriter.writeString(type.rawValue, into: &bytes)
         if let userID {
-            field("user_id", into: &bytes)
+            JSONWriter.writeKey("user_id", into: &bytes)
             bytes.append(contentsOf: String(userID).utf8)
         }
-        bytes.append(UInt8(ascii: "}"))
-        return Data(bytes)
-    }
-
-    /// A key and its colon, after a comma unless it is the object's first.
-    private func field(_ key: StaticString, into bytes: inout [UInt8]) {
-        if bytes.count > 1 { bytes.append(UInt8(ascii: ",")) }
-        bytes.append(UInt8(ascii: "\""))
-        key.withUTF8Buffer { bytes.append(contentsOf: $0) }
-        bytes.append(contentsOf: "\":".utf8)
     }
 
     /// Reads an event written by `encoded()` (or any producer following the contract).
@@ -103,7 +101,7 @@ extension InteractionEvent {
         guard case .object(let object) = value else {
             throw ValidationError(code: "invalid_event", "an event must be a JSON object", field: nil)
         }
-        guard let eventText = object["event_id"]?.stringValue, let eventID = UUID(uuidString: eventText) else {
+        guard let eventText = object["event_id"]?.stringValue, let eventID = UUID(parsing: eventText) else {
             throw .invalid("event_id", "event_id must be a UUID")
         }
         guard let sessionID = object["session_id"]?.stringValue, !sessionID.isEmpty else { throw .missing("session_id") }

@@ -55,7 +55,7 @@ package struct InteractionValidator: Sendable {
 
     private func uuid(_ value: JSONValue?, field: String) throws(ValidationError) -> UUID? {
         guard let value, !value.isNull else { return nil }
-        guard let text = value.stringValue, let uuid = UUID(uuidString: text) else {
+        guard let text = value.stringValue, let uuid = UUID(parsing: text) else {
             throw .invalid(field, "\(field) must be a UUID")
         }
         return uuid

@@ -49,7 +49,16 @@ package enum JSONWriter {
 
     static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
-    static func writeString(_ text: String, into bytes: inout [UInt8]) {
+    /// A key and its colon, after a comma unless it is the object's first: for an object written field by field
+    /// whose `{` is the first byte of `bytes`.
+    package static func writeKey(_ key: StaticString, into bytes: inout [UInt8]) {
+        if bytes.count > 1 { bytes.append(UInt8(ascii: ",")) }
+        bytes.append(UInt8(ascii: "\""))
+        key.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        bytes.append(contentsOf: "\":".utf8)
+    }
+
+    package static func writeString(_ text: String, into bytes: inout [UInt8]) {
         bytes.append(UInt8(ascii: "\""))
         var text = text
         text.withUTF8 { utf8 in

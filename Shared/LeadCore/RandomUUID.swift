@@ -37,6 +37,39 @@ extension UUID {
         }
     }
 
+    /// Reads the canonical text form (`8-4-4-4-12` hex digits, either case), digit by digit: what
+    /// `UUID(uuidString:)` accepts, without the sscanf(3) that Foundation parses with on Linux (2 % of lead-scorer's
+    /// CPU in a profile: it reads the id of every event it consumes). A unit test compares the two.
+    package init?(parsing text: String) {
+        var text = text
+        let parsed: uuid_t? = text.withUTF8 { utf8 -> uuid_t? in
+            guard utf8.count == 36 else { return nil }
+            var bytes = [UInt8](repeating: 0, count: 16)
+            var position = 0
+            for index in 0..<16 {
+                if position == 8 || position == 13 || position == 18 || position == 23 {
+                    guard utf8[position] == UInt8(ascii: "-") else { return nil }
+                    position += 1
+                }
+                guard let high = Self.hexValue(utf8[position]), let low = Self.hexValue(utf8[position + 1]) else { return nil }
+                bytes[index] = high << 4 | low
+                position += 2
+            }
+            return bytes.withUnsafeBytes { $0.loadUnaligned(as: uuid_t.self) }
+        }
+        guard let parsed else { return nil }
+        self.init(uuid: parsed)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+
     private static let hexDigits = Array("0123456789abcdef".utf8)
 }
 

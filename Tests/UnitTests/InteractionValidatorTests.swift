@@ -57,6 +57,10 @@ import Testing
         (#"{"session_id": "s"}"#, "type"),
         (#"{"session_id": "s", "type": "purchase"}"#, "type"),
         (#"{"session_id": "s", "type": "page_view", "event_id": "nope"}"#, "event_id"),
+        // Foundation's UUID(uuidString:) read these as other ids (f61b2c3d-..., a1b2c30d-...): not UUIDs.
+        (#"{"session_id": "s", "type": "page_view", "event_id": "-a1b2c3d-4e5f-4a6b-8c7d-9e0fa1b2c3d4"}"#, "event_id"),
+        (#"{"session_id": "s", "type": "page_view", "event_id": " a1b2c3d-4e5f-4a6b-8c7d-9e0fa1b2c3d4"}"#, "event_id"),
+        (#"{"session_id": "s", "type": "page_view", "event_id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0fa1b2c3dg"}"#, "event_id"),
         (#"{"session_id": "s", "type": "page_view", "user_id": "42"}"#, "user_id"),
         (#"{"session_id": "s", "type": "page_view", "user_id": -1}"#, "user_id"),
         (#"{"session_id": "s", "type": "page_view", "user_id": 1.5}"#, "user_id"),
