@@ -74,30 +74,35 @@ DECLARE
     v_times  TIMESTAMPTZ[];
     v_rows   BIGINT[];
     v_extra  JSONB[];
-    v_model  prediction_models%ROWTYPE;
+    v_weights DOUBLE PRECISION[];
+    v_means  DOUBLE PRECISION[];
+    v_scales DOUBLE PRECISION[];
+    v_intercept DOUBLE PRECISION;
     v_w      DOUBLE PRECISION[];
     v_b      DOUBLE PRECISION;
     v_folded BOOLEAN;
 BEGIN
     keys := p_keys;
     bodies := p_bodies;
-    SELECT * INTO v_model FROM prediction_models WHERE active;
+    -- Only what the probability needs (a trained model's row also holds its metrics and feature names).
+    SELECT m.weights, m.means, m.scales, m.intercept INTO v_weights, v_means, v_scales, v_intercept
+    FROM prediction_models m WHERE m.active;
     IF NOT FOUND THEN
         -- Deactivated since the batch looked: the visits as without a model.
         PERFORM lead_note_visits(p_visited, p_visited_at);
         RETURN NEXT;
         RETURN;
     END IF;
-    v_folded := cardinality(v_model.weights) = 27;
+    v_folded := cardinality(v_weights) = 27;
     IF v_folded THEN
-        v_w := ARRAY(SELECT w / s FROM unnest(v_model.weights, v_model.scales) WITH ORDINALITY AS x(w, s, n) ORDER BY n);
-        v_b := v_model.intercept - (SELECT sum(w * mu / s) FROM unnest(v_model.weights, v_model.means, v_model.scales) AS x(w, mu, s));
+        v_w := ARRAY(SELECT w / s FROM unnest(v_weights, v_scales) WITH ORDINALITY AS x(w, s, n) ORDER BY n);
+        v_b := v_intercept - (SELECT sum(w * mu / s) FROM unnest(v_weights, v_means, v_scales) AS x(w, mu, s));
     END IF;
     -- Each lead once, with the score the batch left it.
     v_leads := ARRAY(SELECT DISTINCT unnest(p_leads));
     SELECT COALESCE(array_agg(f.lead_id), '{}'),
            array_agg(CASE WHEN v_folded THEN lead_logistic(v_w, v_b, f.features)
-                          ELSE lead_model_probability(v_model.weights, v_model.means, v_model.scales, v_model.intercept, f.features) END)
+                          ELSE lead_model_probability(v_weights, v_means, v_scales, v_intercept, f.features) END)
     INTO v_leads, v_probs
     -- OFFSET 0: the features stay one computed column. Flattened into this query, f.features would be
     -- lead_feature_vector's whole expression, which lead_logistic reads 27 times, and PostgreSQL then calls
