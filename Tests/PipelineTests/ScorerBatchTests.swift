@@ -311,7 +311,7 @@ import Testing
         let start = Date(timeIntervalSince1970: 1_790_000_000)
         let face = [Line(rule: "type:face_analysis", points: 80)]
         let view = [Line(rule: "type:page_view", points: 1)]
-        func lastSeen(_ email: String) async throws -> Date? {
+        func lastInteraction(of email: String) async throws -> Date? {
             try await TestDatabase.scalar("SELECT last_interaction_at FROM leads WHERE email_normalized = \(email)", as: Date.self)
         }
 
@@ -321,7 +321,7 @@ import Testing
             element(session: "\(tag)-a", type: "face_analysis", lines: face, at: start, email: first, name: "A", canCreate: true),
             element(session: "\(tag)-a", type: "page_view", lines: view, at: start + 30),
         ], setBased: setBased)
-        #expect(try await lastSeen(first) == start + 30)
+        #expect(try await lastInteraction(of: first) == start + 30)
 
         // 2. A session's visit, then the event that makes its lead, which happened earlier and arrives late.
         let second = "b@\(tag).example.com"
@@ -329,7 +329,7 @@ import Testing
         _ = try await process([
             element(session: "\(tag)-b", type: "face_analysis", lines: face, at: start + 40, email: second, name: "B", canCreate: true),
         ], setBased: setBased)
-        #expect(try await lastSeen(second) == start + 60)
+        #expect(try await lastInteraction(of: second) == start + 60)
 
         // 3. The first person's visit in a new session, then their late contact there: the visit joins the lead.
         _ = try await process([element(session: "\(tag)-a2", type: "page_view", lines: view, at: start + 90)], setBased: setBased)
@@ -337,7 +337,7 @@ import Testing
             element(session: "\(tag)-a2", type: "face_analysis", lines: face, at: start + 70, email: first, name: "A", canCreate: true),
         ], setBased: setBased)
         #expect(try await TestDatabase.count("SELECT count(*) FROM user_interactions WHERE session_id = \(tag + "-a2") AND lead_id IS NOT NULL") == 2)
-        #expect(try await lastSeen(first) == start + 90)
+        #expect(try await lastInteraction(of: first) == start + 90)
     }
 
     /// An interaction's contact key (migration 028's one-expression form) is the key stitching compares it with:

@@ -8,7 +8,9 @@
 --
 -- The newest time comes from the aggregates the scorer already computes over those same interactions (the new
 -- lead's history, the known lead's interactions for its score): one max() more in each, no new statement.
--- lead_create_alone is 025's and lead_process_events 026's otherwise.
+-- lead_create_alone is 025's otherwise. lead_process_events is 025's with these times and with step 7 calling
+-- migration 026's prediction step (lead_predict_batch with the batch's visits, or lead_note_visits without a
+-- model); the old lead_predict_batch goes.
 
 CREATE OR REPLACE FUNCTION lead_create_alone(
     p_events JSONB, p_ids BIGINT[], p_event_ids UUID[],
@@ -113,7 +115,7 @@ BEGIN
 END
 $$;
 
--- 026's, with the newest time of the new lead's history or the known lead's interactions.
+-- 025's, with the newest time of the new lead's history or the known lead's interactions, and 026's step 7.
 CREATE OR REPLACE FUNCTION lead_process_events(p_events JSONB)
 RETURNS TABLE (inserted INTEGER, duplicates INTEGER, leads_created INTEGER, leads_updated INTEGER)
 LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
@@ -436,3 +438,5 @@ BEGIN
     RETURN NEXT;
 END
 $$;
+
+DROP FUNCTION lead_predict_batch(BIGINT[], TEXT[], JSONB[]);
