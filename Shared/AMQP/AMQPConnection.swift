@@ -54,8 +54,15 @@ package final class AMQPConnection: Sendable, CustomStringConvertible {
         self.worker = ConnectionWorker(configuration: configuration, name: name, topology: topology, logger: logger)
         worker.owner = self
         let worker = self.worker
-        let thread = Thread { worker.run() }
-        thread.name = "amqp-\(name)"
+        // The thread names itself: Foundation's `Thread.name` set before `start()` never reaches the kernel here,
+        // and Linux refuses a name over 15 bytes, so the thread showed in top and perf under the name of the pool
+        // thread that created it. "amqp-ingest-1".
+        let shortName = name.hasPrefix("lead-") ? name.dropFirst(5) : Substring(name)
+        let threadName = String("amqp-\(shortName)".utf8.prefix(15))!
+        let thread = Thread {
+            lp_name_thread(threadName)
+            worker.run()
+        }
         thread.start()
     }
 
