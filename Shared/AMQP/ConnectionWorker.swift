@@ -35,6 +35,9 @@ final class ConnectionWorker: @unchecked Sendable {
     private var failedAttempts = 0
     private let event = UnsafeMutablePointer<lp_event>.allocate(capacity: 1)
     private var errorBuffer = [CChar](repeating: 0, count: 512)
+    /// The frames of this turn's publishes, sent with one `send(2)` (`sendFrames`). librabbitmq's own publish
+    /// makes one per frame, three a message: 25,000 calls a second at 8,000 requests/s in lead-ingest.
+    private var frames = FrameBuffer()
 
     init(configuration: AMQPConfiguration, name: String, topology: Topology, logger: Logger) {
         self.configuration = configuration
@@ -57,14 +60,8 @@ final class ConnectionWorker: @unchecked Sendable {
                 state.commands.removeAll(keepingCapacity: true)
                 return taken
             }
-            // Several publishes at once leave in as few TCP segments as fit: fewer for this thread to send and
-            // for the broker to read.
-            let corked = connection.flatMap { connection in
-                (commands.lazy.filter(\.isPublish).prefix(2).count == 2) ? connection : nil
-            }
-            if let corked { lp_cork(corked, 1) }
             for command in commands { handle(command, owner: owner) }
-            if let corked, corked == connection { lp_cork(corked, 0) }
+            sendFrames(owner: owner)
 
             if closing, pending.count == 0 || ContinuousClock.now >= closeDeadline {
                 finishClose(owner: owner)
@@ -117,6 +114,8 @@ final class ConnectionWorker: @unchecked Sendable {
     }
 
     private func handle(_ command: AMQPConnection.Command, owner: AMQPConnection) {
+        // Whatever else a command sends must follow the publishes handed over before it.
+        if !command.isPublish { sendFrames(owner: owner) }
         switch command {
         case .publish(let message, let waiter):
             publish(message, waiter: waiter, owner: owner)
@@ -179,31 +178,45 @@ final class ConnectionWorker: @unchecked Sendable {
             return
         }
         let headers = message.packedHeaders
-        let status: Int32 = message.exchange.withCString { exchange in
-            message.routingKey.withCString { routingKey in
-                withOptionalCString(message.messageID) { messageID in
-                    withOptionalCString(message.contentType) { contentType in
-                        message.body.withUnsafeBytes { body in
-                            headers.withUnsafeBufferPointer { packed in
-                                lp_publish(
-                                    connection, exchange, routingKey, body.baseAddress, body.count, messageID,
-                                    contentType, message.persistent ? 1 : 0, packed.baseAddress,
-                                    Int32(message.headers.count), &errorBuffer, errorBuffer.count
-                                )
+        let encoded = frames.append { buffer, capacity in
+            message.exchange.withCString { exchange in
+                message.routingKey.withCString { routingKey in
+                    withOptionalCString(message.messageID) { messageID in
+                        withOptionalCString(message.contentType) { contentType in
+                            message.body.withUnsafeBytes { body in
+                                headers.withUnsafeBufferPointer { packed in
+                                    lp_encode_publish(
+                                        connection, buffer, capacity, exchange, routingKey, body.baseAddress, body.count,
+                                        messageID, contentType, message.persistent ? 1 : 0, packed.baseAddress,
+                                        Int32(message.headers.count), &errorBuffer, errorBuffer.count
+                                    )
+                                }
                             }
                         }
                     }
                 }
             }
         }
-        if status != 0 {
-            let reason = errorText
-            fail(waiter, AMQPError(.connectionLost, reason), owner: owner)
-            connectionLost(reason: reason, owner: owner)
+        guard encoded else {
+            fail(waiter, AMQPError(.operationFailed, errorText), owner: owner)
             return
         }
         pending.append(sequence: nextSequence, waiter: waiter, deadline: ContinuousClock.now.advanced(by: configuration.confirmTimeout))
         nextSequence += 1
+        if frames.count >= FrameBuffer.sendAt { sendFrames(owner: owner) }
+    }
+
+    /// Sends the publishes encoded so far; their confirms are pending already, so a failed send fails them
+    /// with the connection.
+    private func sendFrames(owner: AMQPConnection) {
+        guard frames.count > 0 else { return }
+        guard let connection else {
+            frames.removeAll()
+            return
+        }
+        let status = frames.withBytes { lp_send_all(connection, $0, $1, &errorBuffer, errorBuffer.count) }
+        frames.removeAll()
+        if status != 0 { connectionLost(reason: errorText, owner: owner) }
     }
 
     private func resolveConfirms(upTo tag: UInt64, multiple: Bool, error: AMQPError?) {
@@ -241,7 +254,9 @@ final class ConnectionWorker: @unchecked Sendable {
 
     private func deliver(_ connection: amqp_connection_state_t) {
         defer { lp_event_release(connection, event) }
-        let body = Data(bytes: lp_event_body(event), count: lp_event_body_len(event))
+        // An empty body comes with no pointer at all (it crashed the consumer before: `Data(bytes:)` of nil).
+        let length = lp_event_body_len(event)
+        let body = length == 0 ? Data() : Data(bytes: lp_event_body(event), count: length)
         var messageID = [CChar](repeating: 0, count: 256)
         lp_event_message_id(event, &messageID, messageID.count)
         var headers: [String: AMQPHeaderValue] = [:]
@@ -328,6 +343,7 @@ final class ConnectionWorker: @unchecked Sendable {
 
     private func connectionLost(reason: String, owner: AMQPConnection) {
         guard let connection else { return }
+        frames.removeAll()
         lp_close(connection, 0)
         self.connection = nil
         logger.warning("lost broker connection", metadata: ["amqp.error": "\(reason)"])
@@ -343,6 +359,7 @@ final class ConnectionWorker: @unchecked Sendable {
     }
 
     private func finishClose(owner: AMQPConnection) {
+        sendFrames(owner: owner)
         if let connection {
             lp_close(connection, 1)
             self.connection = nil

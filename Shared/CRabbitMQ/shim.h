@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define LP_CHANNEL 1
@@ -259,9 +260,51 @@ static inline int lp_consume(amqp_connection_state_t conn, const char *queue, co
 
 /// Publishes one message. `headers` is a packed list of `count` pairs: key NUL value NUL, where each
 /// value starts with a kind byte, 'S' (string) or 'I' (64-bit integer in decimal).
-static inline int lp_publish(amqp_connection_state_t conn, const char *exchange, const char *routing_key,
-                             const void *body, size_t body_len, const char *message_id, const char *content_type,
-                             int persistent, const char *headers, int header_count, char *err, size_t errlen) {
+/* Big-endian stores for frame encoding. */
+static inline void lp_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+static inline void lp_put32(uint8_t *p, uint32_t v) { lp_put16(p, (uint16_t)(v >> 16)); lp_put16(p + 2, (uint16_t)v); }
+static inline void lp_put64(uint8_t *p, uint64_t v) { lp_put32(p, (uint32_t)(v >> 32)); lp_put32(p + 4, (uint32_t)v); }
+
+/*
+ * Encodes one basic.publish on LP_CHANNEL into buf as amqp_basic_publish would send it: the method frame, the
+ * content header frame, and the body in frames of at most the connection's frame_max. The caller sends many
+ * such publishes with one lp_send_all; amqp_basic_publish makes a send(2) per frame, three a message.
+ * headers: header_count entries packed as key NUL, kind ('S' or 'I') and value NUL.
+ * Returns the bytes written; -1 when buf is too small (retry with more room); -2 when the message cannot be
+ * encoded at all (a name or property over 255 bytes), with err set.
+ */
+static inline long lp_encode_publish(amqp_connection_state_t conn, uint8_t *buf, size_t cap, const char *exchange,
+                                     const char *routing_key, const void *body, size_t body_len,
+                                     const char *message_id, const char *content_type, int persistent,
+                                     const char *headers, int header_count, char *err, size_t errlen) {
+    enum { HEADER = 7, FOOTER = 1 };
+    if (strlen(exchange) > 255 || strlen(routing_key) > 255 || (message_id && strlen(message_id) > 255) ||
+        (content_type && strlen(content_type) > 255)) {
+        snprintf(err, errlen, "basic.publish: a name or property is over 255 bytes");
+        return -2;
+    }
+    size_t frame_max = (size_t)amqp_get_frame_max(conn);
+    if (frame_max <= HEADER + FOOTER) frame_max = 131072; /* 0: no limit negotiated */
+    size_t chunk = frame_max - HEADER - FOOTER;
+    size_t pos = 0;
+
+    /* Method frame. */
+    if (cap < HEADER + 4 + FOOTER) return -1;
+    amqp_basic_publish_t method;
+    memset(&method, 0, sizeof method);
+    method.exchange = amqp_cstring_bytes(exchange);
+    method.routing_key = amqp_cstring_bytes(routing_key);
+    amqp_bytes_t room = {cap - HEADER - 4 - FOOTER, buf + HEADER + 4};
+    int n = amqp_encode_method(AMQP_BASIC_PUBLISH_METHOD, &method, room);
+    if (n < 0) return -1;
+    buf[0] = AMQP_FRAME_METHOD;
+    lp_put16(buf + 1, LP_CHANNEL);
+    lp_put32(buf + 3, (uint32_t)(n + 4));
+    lp_put32(buf + HEADER, AMQP_BASIC_PUBLISH_METHOD);
+    pos = HEADER + 4 + (size_t)n;
+    buf[pos++] = AMQP_FRAME_END;
+
+    /* Content header frame. */
     amqp_basic_properties_t props;
     memset(&props, 0, sizeof props);
     props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
@@ -294,26 +337,62 @@ static inline int lp_publish(amqp_connection_state_t conn, const char *exchange,
         props.headers.num_entries = header_count;
         props.headers.entries = entries;
     }
-    amqp_bytes_t b = {body_len, (void *)body};
-    int status = amqp_basic_publish(conn, LP_CHANNEL, amqp_cstring_bytes(exchange), amqp_cstring_bytes(routing_key), 0,
-                                    0, &props, b);
-    if (status != AMQP_STATUS_OK) {
-        snprintf(err, errlen, "basic.publish: %s", amqp_error_string2(status));
+    if (cap < pos + HEADER + 12 + FOOTER) return -1;
+    room.bytes = buf + pos + HEADER + 12;
+    room.len = cap - pos - HEADER - 12 - FOOTER;
+    n = amqp_encode_properties(AMQP_BASIC_CLASS, &props, room);
+    if (n < 0) return -1;
+    buf[pos] = AMQP_FRAME_HEADER;
+    lp_put16(buf + pos + 1, LP_CHANNEL);
+    lp_put32(buf + pos + 3, (uint32_t)(n + 12));
+    lp_put16(buf + pos + HEADER, AMQP_BASIC_CLASS);
+    lp_put16(buf + pos + HEADER + 2, 0);
+    lp_put64(buf + pos + HEADER + 4, (uint64_t)body_len);
+    pos += HEADER + 12 + (size_t)n;
+    buf[pos++] = AMQP_FRAME_END;
+
+    /* Body frames. */
+    for (size_t done = 0; done < body_len;) {
+        size_t part = body_len - done < chunk ? body_len - done : chunk;
+        if (cap < pos + HEADER + part + FOOTER) return -1;
+        buf[pos] = AMQP_FRAME_BODY;
+        lp_put16(buf + pos + 1, LP_CHANNEL);
+        lp_put32(buf + pos + 3, (uint32_t)part);
+        memcpy(buf + pos + HEADER, (const uint8_t *)body + done, part);
+        pos += HEADER + part;
+        buf[pos++] = AMQP_FRAME_END;
+        done += part;
+    }
+    return (long)pos;
+}
+
+/* Sends len bytes on the connection's socket, waiting (30 s at most in all) while its send buffer is full. */
+static inline int lp_send_all(amqp_connection_state_t conn, const uint8_t *buf, size_t len, char *err, size_t errlen) {
+    int fd = amqp_get_sockfd(conn);
+    int waited_ms = 0;
+    while (len > 0) {
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+        if (n > 0) {
+            buf += n;
+            len -= (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && waited_ms < 30000) {
+            struct pollfd pfd = {fd, POLLOUT, 0};
+            (void)poll(&pfd, 1, 100);
+            waited_ms += 100;
+            continue;
+        }
+        snprintf(err, errlen, "basic.publish: send: %s", n < 0 ? strerror(errno) : "nothing sent");
         return -1;
     }
     return 0;
 }
 
-/// Holds (`on` = 1) or releases (0) the socket's partial segments: publishes written between the two leave
-/// in as few segments as fit, instead of one (or more) each.
 /* Names the calling thread (at most 15 bytes are kept), as top and perf show it. prctl is variadic. */
 static inline void lp_name_thread(const char *name) {
     prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0);
-}
-
-static inline void lp_cork(amqp_connection_state_t conn, int on) {
-    int fd = amqp_get_sockfd(conn);
-    if (fd >= 0) (void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
 }
 
 static inline int lp_ack(amqp_connection_state_t conn, uint64_t tag, int multiple) {
