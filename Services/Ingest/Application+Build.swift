@@ -39,7 +39,7 @@ func buildIngestApplication(
     let database = Database(configuration: configuration.database, logger: logger)
 
     let router = Router()
-    router.add(middleware: MetricsMiddleware())
+    router.add(middleware: RequestMetricsMiddleware())
     router.add(middleware: UnexpectedErrorMiddleware())
     router.addHealthRoutes(registry: registry) {
         // The database is reported but not required: events wait in RabbitMQ while it is down.
