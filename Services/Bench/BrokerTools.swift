@@ -24,22 +24,28 @@ struct BrokerTools {
 
     /// Persistent messages published with pipelined confirms (at most `window` unconfirmed) exactly where
     /// lead-ingest publishes (`leads.interactions`, routed to the scorer's and the conversion's queues), while
-    /// `drain` consumers empty those queues. Messages per second.
-    func publishCeiling(messages: Int, body: Data, queueType: Topology.QueueType, window: Int = 1000) async throws -> Double {
+    /// `drain` consumers empty those queues: `messages` of them, or as many as `duration` allows. Returns the
+    /// messages confirmed and the rate, messages per second.
+    func publishCeiling(
+        messages: Int = .max, duration: Duration? = nil, body: Data, window: Int = 1000
+    ) async throws -> (messages: Int, rate: Double) {
         let publisher = self.publisher
         let message = OutgoingMessage(
             exchange: LeadTopology.interactionsExchange, routingKey: "interaction.face_analysis", body: body, messageID: nil
         )
         let started = ContinuousClock.now
+        let stopAt = duration.map { started.advanced(by: $0) }
+        var sent = 0
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for index in 0..<messages {
-                if index >= window { try await group.next() }
+            while sent < messages, stopAt.map({ ContinuousClock.now < $0 }) ?? true {
+                if sent >= window { try await group.next() }
                 group.addTask { try await publisher.publish(message) }
+                sent += 1
             }
             try await group.waitForAll()
         }
         let elapsed = ContinuousClock.now - started
-        return Double(messages) / elapsed.seconds
+        return (sent, Double(sent) / elapsed.seconds)
     }
 
     /// Plain consumers that acknowledge everything arriving on `queues`, each on its own connection, until stopped.

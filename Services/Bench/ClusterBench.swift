@@ -36,7 +36,7 @@ extension Bench {
         log("cluster: broker ceiling")
         let drains = try await broker.drain(queues)
         let messages = max(1000, options.brokerMessages / 2)
-        let ceiling = try await broker.publishCeiling(messages: messages, body: sample, queueType: cluster.queueType)
+        let ceiling = try await broker.publishCeiling(messages: messages, body: sample).rate
         emitRatio("cluster.broker_publish", value: ceiling, unit: "msgs_per_s", single: single.brokerCeiling, extra: ["messages": messages, "nodes": 3])
 
         let ingest = try await start("lead-ingest", label: "cluster-ingest", port: Self.ingestPort, extra: ["AMQP_URL": urls])

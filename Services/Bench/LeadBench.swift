@@ -14,7 +14,7 @@ struct LeadBench: AsyncParsableCommand {
     @Option(help: "JSON lines output file.") var out = "bench/results/latest.jsonl"
     @Option(help: "Seconds per wrk run.") var seconds = 10
     @Option(help: "Events pre-filled for the scorer runs.") var scorerEvents = 50_000
-    @Option(help: "Messages for the broker ceiling.") var brokerMessages = 50_000
+    @Option(help: "Messages for the 3-node cluster's broker ceiling (the single node's runs for --seconds).") var brokerMessages = 50_000
     @Option(help: "Rows for the database ceiling.") var databaseRows = 100_000
     @Option(help: "Events per second for the end-to-end latency run.") var e2eRate = 200
     @Option(help: "Where logs of the started services go.") var logDir = ".run/bench/logs"
