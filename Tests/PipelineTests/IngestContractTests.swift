@@ -15,6 +15,27 @@ import Testing
         #expect(response.json?["status"] as? String == "accepted")
     }
 
+    /// `GET /metrics` counts requests by route, method and status (`RequestMetricsMiddleware`). Other tests post
+    /// meanwhile, so the counts must grow by at least this test's requests.
+    @Test func metricsCountRequestsByRouteAndStatus() async throws {
+        let metricsURL = try await SharedStack.shared.start().ingest + "/metrics"
+        func count(_ status: Int) async throws -> Double {
+            let series = "hb_requests{http_route=\"/v1/interactions\",http_request_method=\"POST\",http_response_status_code=\"\(status)\"}"
+            let text = try await HTTP.get(metricsURL).text
+            let line = text.split(separator: "\n").first { $0.hasPrefix(series + " ") }
+            return line.flatMap { Double($0.dropFirst(series.count + 1)) } ?? 0
+        }
+        let (accepted, invalid) = (try await count(202), try await count(422))
+        for _ in 0..<3 {
+            #expect(try await HTTP.postJSON(try await url(), ["session_id": "s-metrics", "type": "page_view"]).status == 202)
+        }
+        #expect(try await HTTP.postJSON(try await url(), ["session_id": "s-metrics", "type": "no_such_type"]).status == 422)
+        #expect(try await count(202) >= accepted + 3)
+        #expect(try await count(422) >= invalid + 1)
+        let text = try await HTTP.get(metricsURL).text
+        #expect(text.contains("http_server_request_duration_bucket{"), "the latency histogram is exported")
+    }
+
     @Test func missingOrWrongKeyIs401() async throws {
         let body = ["session_id": "s", "type": "page_view"]
         #expect(try await HTTP.postJSON(try await url(), body, key: nil).status == 401)
