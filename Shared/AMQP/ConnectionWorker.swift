@@ -214,7 +214,9 @@ final class ConnectionWorker: @unchecked Sendable {
             frames.removeAll()
             return
         }
-        let status = frames.withBytes { lp_send_all(connection, $0, $1, &errorBuffer, errorBuffer.count) }
+        let timeout = Int32(clamping: configuration.confirmTimeout.components.seconds * 1000
+            + configuration.confirmTimeout.components.attoseconds / 1_000_000_000_000_000)
+        let status = frames.withBytes { lp_send_all(connection, $0, $1, max(timeout, 1000), &errorBuffer, errorBuffer.count) }
         frames.removeAll()
         if status != 0 { connectionLost(reason: errorText, owner: owner) }
     }

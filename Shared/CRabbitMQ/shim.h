@@ -25,6 +25,7 @@
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define LP_CHANNEL 1
@@ -366,10 +367,14 @@ static inline long lp_encode_publish(amqp_connection_state_t conn, uint8_t *buf,
     return (long)pos;
 }
 
-/* Sends len bytes on the connection's socket, waiting (30 s at most in all) while its send buffer is full. */
-static inline int lp_send_all(amqp_connection_state_t conn, const uint8_t *buf, size_t len, char *err, size_t errlen) {
+/* Sends len bytes on the connection's socket, waiting while its send buffer is full, for timeout_ms at most in
+   all: a broker that stops reading (a resource alarm, a stall) must not hold the connection's thread, which also
+   reads the confirms and expires the unconfirmed, for longer than a publish may wait for its confirm. */
+static inline int lp_send_all(amqp_connection_state_t conn, const uint8_t *buf, size_t len, int timeout_ms, char *err,
+                              size_t errlen) {
     int fd = amqp_get_sockfd(conn);
-    int waited_ms = 0;
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
     while (len > 0) {
         ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
         if (n > 0) {
@@ -378,11 +383,17 @@ static inline int lp_send_all(amqp_connection_state_t conn, const uint8_t *buf, 
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && waited_ms < 30000) {
-            struct pollfd pfd = {fd, POLLOUT, 0};
-            (void)poll(&pfd, 1, 100);
-            waited_ms += 100;
-            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            long waited = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+            if (waited < timeout_ms) {
+                struct pollfd pfd = {fd, POLLOUT, 0};
+                (void)poll(&pfd, 1, (int)(timeout_ms - waited < 100 ? timeout_ms - waited : 100));
+                continue;
+            }
+            snprintf(err, errlen, "basic.publish: the broker read nothing for %d ms", timeout_ms);
+            return -1;
         }
         snprintf(err, errlen, "basic.publish: send: %s", n < 0 ? strerror(errno) : "nothing sent");
         return -1;
