@@ -178,6 +178,7 @@ final class ConnectionWorker: @unchecked Sendable {
             return
         }
         let headers = message.packedHeaders
+        errorBuffer[0] = 0
         let encoded = frames.append { buffer, capacity in
             message.exchange.withCString { exchange in
                 message.routingKey.withCString { routingKey in
@@ -198,7 +199,8 @@ final class ConnectionWorker: @unchecked Sendable {
             }
         }
         guard encoded else {
-            fail(waiter, AMQPError(.operationFailed, errorText), owner: owner)
+            let reason = errorBuffer[0] == 0 ? "basic.publish: the message is too large to encode" : errorText
+            fail(waiter, AMQPError(.operationFailed, reason), owner: owner)
             return
         }
         pending.append(sequence: nextSequence, waiter: waiter, deadline: ContinuousClock.now.advanced(by: configuration.confirmTimeout))
