@@ -91,7 +91,8 @@ struct Bench {
         await alerts.stop()
         notePeak(firstScorer, as: "scorer")
         await firstScorer.stop()
-        let drains = try await broker.drain([LeadTopology.scorerQueue, LeadTopology.conversionQueue])
+        let drained = [LeadTopology.scorerQueue, LeadTopology.conversionQueue]
+        let drains = try await broker.drain(drained)
         log("broker ceiling")
         let brokerPIDs = ProcessCPU.pids(named: "beam.smp")
         let (brokerCeiling, ceilingMessages, brokerMicroseconds) = try await measureCeiling(
@@ -130,7 +131,6 @@ struct Bench {
             // What wrk's 64 connections allow: at most 64 messages unconfirmed (one request each), where the
             // ceiling has 1,000. The broker's CPU a message depends on how many it handles at once.
             // Each run starts with the drains caught up, so no backlog of the run before competes for the cores.
-            let drained = [LeadTopology.scorerQueue, LeadTopology.conversionQueue]
             try await broker.waitUntilEmpty(drained, timeout: .seconds(120))
             let (narrowCeiling, narrowMessages, narrowMicroseconds) = try await measureCeiling(
                 broker, seconds: options.seconds, body: sample, window: 64, pids: brokerPIDs
@@ -194,7 +194,7 @@ struct Bench {
                 return
             }
 
-            try await broker.waitUntilEmpty([LeadTopology.scorerQueue, LeadTopology.conversionQueue], timeout: .seconds(120))
+            try await broker.waitUntilEmpty(drained, timeout: .seconds(120))
             await drains.stop()
 
             let plainRate = try await runScorer(

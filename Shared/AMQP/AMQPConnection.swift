@@ -58,7 +58,7 @@ package final class AMQPConnection: Sendable, CustomStringConvertible {
         // and Linux refuses a name over 15 bytes, so the thread showed in top and perf under the name of the pool
         // thread that created it. "amqp-ingest-1".
         let shortName = name.hasPrefix("lead-") ? name.dropFirst(5) : Substring(name)
-        let threadName = String("amqp-\(shortName)".utf8.prefix(15))!
+        let threadName = String(decoding: "amqp-\(shortName)".utf8.prefix(15), as: UTF8.self)
         let thread = Thread {
             lp_name_thread(threadName)
             worker.run()

@@ -216,9 +216,8 @@ final class ConnectionWorker: @unchecked Sendable {
             frames.removeAll()
             return
         }
-        let timeout = Int32(clamping: configuration.confirmTimeout.components.seconds * 1000
-            + configuration.confirmTimeout.components.attoseconds / 1_000_000_000_000_000)
-        let status = frames.withBytes { lp_send_all(connection, $0, $1, max(timeout, 1000), &errorBuffer, errorBuffer.count) }
+        let timeout = max(milliseconds(configuration.confirmTimeout), 1000)
+        let status = frames.withBytes { lp_send_all(connection, $0, $1, timeout, &errorBuffer, errorBuffer.count) }
         frames.removeAll()
         if status != 0 { connectionLost(reason: errorText, owner: owner) }
     }
@@ -293,8 +292,7 @@ final class ConnectionWorker: @unchecked Sendable {
 
     private func connect(owner: AMQPConnection) {
         let endpoint = configuration.endpoints[endpointIndex % configuration.endpoints.count]
-        let timeoutMilliseconds = Int32(configuration.connectTimeout.components.seconds * 1000)
-            + Int32(configuration.connectTimeout.components.attoseconds / 1_000_000_000_000_000)
+        let timeoutMilliseconds = milliseconds(configuration.connectTimeout)
         let connection = lp_connect(
             endpoint.host, Int32(endpoint.port), endpoint.user, endpoint.password, endpoint.vhost,
             Int32(configuration.heartbeat), timeoutMilliseconds, name, &errorBuffer, errorBuffer.count
@@ -448,6 +446,11 @@ final class ConnectionWorker: @unchecked Sendable {
     private func text(of event: UnsafeMutablePointer<lp_event>) -> String {
         withUnsafeBytes(of: &event.pointee.text) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
     }
+}
+
+/// A duration in whole milliseconds, as the C shim takes timeouts.
+private func milliseconds(_ duration: Duration) -> Int32 {
+    Int32(clamping: duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
 }
 
 private func string(_ buffer: [CChar]) -> String {

@@ -259,8 +259,6 @@ static inline int lp_consume(amqp_connection_state_t conn, const char *queue, co
     return lp_reply_error(amqp_get_rpc_reply(conn), what, err, errlen);
 }
 
-/// Publishes one message. `headers` is a packed list of `count` pairs: key NUL value NUL, where each
-/// value starts with a kind byte, 'S' (string) or 'I' (64-bit integer in decimal).
 /* Big-endian stores for frame encoding. */
 static inline void lp_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
 static inline void lp_put32(uint8_t *p, uint32_t v) { lp_put16(p, (uint16_t)(v >> 16)); lp_put16(p + 2, (uint16_t)v); }
@@ -270,7 +268,8 @@ static inline void lp_put64(uint8_t *p, uint64_t v) { lp_put32(p, (uint32_t)(v >
  * Encodes one basic.publish on LP_CHANNEL into buf as amqp_basic_publish would send it: the method frame, the
  * content header frame, and the body in frames of at most the connection's frame_max. The caller sends many
  * such publishes with one lp_send_all; amqp_basic_publish makes a send(2) per frame, three a message.
- * headers: header_count entries packed as key NUL, kind ('S' or 'I') and value NUL.
+ * headers: header_count entries packed as key NUL, then a kind byte ('S' string, 'I' 64-bit integer in decimal)
+ * and the value NUL.
  * Returns the bytes written; -1 when buf is too small (retry with more room); -2 when the message cannot be
  * encoded at all (a name or property over 255 bytes), with err set.
  */
